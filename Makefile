@@ -1,0 +1,46 @@
+# The two set-up commands of the README:
+#   make book   build the site into _build/html from the stored notebook outputs
+#   make test   run every test: package, nbval strict on every notebook, clean book build
+# Both create (or refresh, when a requirements file changed) the virtual
+# environment .venv from the pinned files in requirements/.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Notebook outputs are stored from CPU runs; keep a GPU machine on the CPU
+# for the tests so the comparison is like for like.
+export JAX_PLATFORMS ?= cpu
+
+.PHONY: book test execute lock clean
+
+$(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/test.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . \
+	  || $(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+book: $(STAMP)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Re-execute every chapter and store its outputs (run after editing a notebook).
+execute: $(STAMP)
+	for nb in notebooks/*.ipynb; do \
+	  $(BIN)/jupyter execute --inplace "$$nb" || exit 1; \
+	done
+
+# Re-resolve the pinned environment from pyproject's ranges.
+lock:
+	rm -rf /tmp/ntkbook-lock && $(PYTHON) -m venv /tmp/ntkbook-lock
+	/tmp/ntkbook-lock/bin/pip install --quiet -e '.[book,test]'
+	/tmp/ntkbook-lock/bin/pip freeze --exclude-editable > /tmp/ntkbook-lock/freeze.txt
+	@echo "Split /tmp/ntkbook-lock/freeze.txt into requirements/book.txt and requirements/test.txt"
+
+clean:
+	rm -rf _build

@@ -1,0 +1,15 @@
+"""ntkbook: the JAX helper package of the Neural Tangent Kernel lecture book.
+
+Modules follow the chapters:
+
+- :mod:`ntkbook.kernels`: classical kernels and explicit feature maps (chapter 1)
+- :mod:`ntkbook.regression`: linear, kernel and kernel ridge regression (chapter 1)
+- :mod:`ntkbook.data`: small synthetic data sets
+- :mod:`ntkbook.rates`: power-law fits for asymptotic claims
+- :mod:`ntkbook.plotting`: the book's figure style
+"""
+
+from . import data, kernels, rates, regression
+
+__version__ = "0.1.0"
+__all__ = ["data", "kernels", "rates", "regression", "__version__"]

@@ -1,0 +1,156 @@
+"""Classical kernels and explicit feature maps (chapter 1).
+
+Every kernel takes two batches of inputs ``x1`` of shape (n1, d) and ``x2`` of
+shape (n2, d) and returns the kernel matrix of shape (n1, n2). Passing
+``x2=None`` gives the square Gram matrix of ``x1``. Hyper-parameters are
+keyword-only, so a kernel with fixed hyper-parameters is
+``functools.partial(gaussian, bandwidth=0.5)``.
+
+Kernels implemented (Schoelkopf and Smola, *Learning with Kernels*, 2002, ch. 2):
+
+==============  ===========================================
+``linear``      ``<x, x'>``
+``polynomial``  ``(c + <x, x'>)**degree``
+``gaussian``    ``exp(-|x - x'|**2 / (2 bandwidth**2))``
+``laplace``     ``exp(-|x - x'| / bandwidth)``
+==============  ===========================================
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+
+__all__ = [
+    "linear",
+    "polynomial",
+    "gaussian",
+    "laplace",
+    "squared_distances",
+    "polynomial_features",
+    "polynomial_feature_count",
+]
+
+
+@jax.jit
+def _linear(x1, x2):
+    return x1 @ x2.T
+
+
+@jax.jit
+def _squared_distances(x1, x2):
+    # |a - b|^2 = |a|^2 + |b|^2 - 2<a, b>: one matrix product instead of an
+    # (n1, n2, d) difference tensor. Rounding can make it slightly negative.
+    sq = jnp.sum(x1**2, axis=1)[:, None] + jnp.sum(x2**2, axis=1)[None, :] - 2.0 * (x1 @ x2.T)
+    return jnp.maximum(sq, 0.0)
+
+
+@partial(jax.jit, static_argnames="degree")
+def _polynomial(x1, x2, degree, c):
+    return (c + x1 @ x2.T) ** degree
+
+
+@jax.jit
+def _gaussian(x1, x2, bandwidth):
+    return jnp.exp(-_squared_distances(x1, x2) / (2.0 * bandwidth**2))
+
+
+@jax.jit
+def _laplace(x1, x2, bandwidth):
+    return jnp.exp(-jnp.sqrt(_squared_distances(x1, x2)) / bandwidth)
+
+
+def linear(x1, x2=None):
+    """Linear kernel ``K[i, j] = <x1[i], x2[j]>``; shape (n1, n2)."""
+    a, b = _checks.point_pair(x1, x2)
+    return _linear(a, b)
+
+
+def squared_distances(x1, x2=None):
+    """Squared Euclidean distances ``|x1[i] - x2[j]|**2``; shape (n1, n2), entries >= 0."""
+    a, b = _checks.point_pair(x1, x2)
+    return _squared_distances(a, b)
+
+
+def polynomial(x1, x2=None, *, degree: int = 2, c: float = 1.0):
+    """Inhomogeneous polynomial kernel ``(c + <x, x'>)**degree``; shape (n1, n2).
+
+    It is the inner product of the explicit features returned by
+    :func:`polynomial_features` with the same ``degree`` and ``c``, but costs
+    O(d) per entry instead of O(d**degree).
+    """
+    a, b = _checks.point_pair(x1, x2)
+    degree = _checks.integer(degree, "degree", low=1)
+    c = _checks.real(c, "c", low=0.0, strict=False)
+    return _polynomial(a, b, degree, jnp.asarray(c, a.dtype))
+
+
+def gaussian(x1, x2=None, *, bandwidth: float = 1.0):
+    """Gaussian (RBF) kernel ``exp(-|x - x'|**2 / (2 bandwidth**2))``; shape (n1, n2)."""
+    a, b = _checks.point_pair(x1, x2)
+    bandwidth = _checks.real(bandwidth, "bandwidth", low=0.0)
+    return _gaussian(a, b, jnp.asarray(bandwidth, a.dtype))
+
+
+def laplace(x1, x2=None, *, bandwidth: float = 1.0):
+    """Laplace kernel ``exp(-|x - x'| / bandwidth)``; shape (n1, n2)."""
+    a, b = _checks.point_pair(x1, x2)
+    bandwidth = _checks.real(bandwidth, "bandwidth", low=0.0)
+    return _laplace(a, b, jnp.asarray(bandwidth, a.dtype))
+
+
+def polynomial_feature_count(d: int, degree: int) -> int:
+    """Number of features of :func:`polynomial_features`: ``C(d + degree, degree)``.
+
+    For fixed ``degree`` this grows like ``d**degree / degree!``, the
+    Theta(d^k) cost of explicit features.
+    """
+    d = _checks.integer(d, "d", low=1)
+    degree = _checks.integer(degree, "degree", low=1)
+    return math.comb(d + degree, degree)
+
+
+def _multisets(d: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """All multisets of size ``degree`` from ``{0, ..., d}`` and their weights.
+
+    Index 0 stands for the constant coordinate ``sqrt(c)``. The weight of a
+    multiset with multiplicities beta is the multinomial ``degree! / prod(beta!)``.
+    """
+    combos = np.array(list(itertools.combinations_with_replacement(range(d + 1), degree)))
+    counts = (combos[:, :, None] == np.arange(d + 1)).sum(axis=1)
+    factorials = np.array([math.factorial(k) for k in range(degree + 1)], dtype=float)
+    return combos, math.factorial(degree) / factorials[counts].prod(axis=1)
+
+
+def polynomial_features(x, *, degree: int = 2, c: float = 1.0):
+    """Explicit feature map of the polynomial kernel; shape (n, C(d + degree, degree)).
+
+    With ``z = (sqrt(c), x)`` the multinomial theorem gives
+    ``(c + <x, x'>)**degree = (<z, z'>)**degree
+    = sum_{|beta| = degree} (degree! / beta!) z**beta z'**beta``,
+    so the features are ``sqrt(degree! / beta!) * z**beta`` over all
+    multi-indices ``beta`` of size ``degree``, and
+    ``polynomial_features(x1) @ polynomial_features(x2).T == polynomial(x1, x2)``.
+
+    For d = 2, degree = 2, c = 1 the features span the same space as
+    ``(1, x1, x2, x1 x2, x1**2, x2**2)``; only the scaling of each coordinate
+    differs.
+    """
+    arr = _checks.points(x, "x")
+    degree = _checks.integer(degree, "degree", low=1)
+    c = _checks.real(c, "c", low=0.0, strict=False)
+    combos, weights = _multisets(arr.shape[1], degree)
+    z = jnp.concatenate([jnp.full((arr.shape[0], 1), math.sqrt(c), arr.dtype), arr], axis=1)
+    return _monomials(z, jnp.asarray(combos), jnp.asarray(np.sqrt(weights), arr.dtype))
+
+
+@jax.jit
+def _monomials(z, combos, scale):
+    return scale * jnp.prod(z[:, combos], axis=-1)

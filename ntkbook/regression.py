@@ -1,0 +1,253 @@
+"""Linear, kernel and kernel ridge regression (chapter 1).
+
+Shapes: ``n`` training points, ``m`` test points, ``d`` input features,
+targets ``y`` of shape (n,) or (n, k). A kernel matrix on the training set
+``k_train`` is (n, n); between test and training points ``k_test_train`` is
+(m, n).
+
+The predictor of kernel regression is ``f(x) = sum_i alpha_i K(x, x_i)``
+with ``alpha = (K + ridge * I)^{-1} y``; ``ridge = 0`` interpolates the
+training data. The solve goes through a Cholesky factorisation: a kernel matrix
+that is singular or indefinite in floating point is reported as a
+``ValueError`` rather than returned as NaN.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _checks
+
+__all__ = [
+    "GDPath",
+    "cholesky",
+    "solve",
+    "predict",
+    "fit_predict",
+    "min_norm_solve",
+    "rkhs_norm",
+    "max_stable_step",
+    "gradient_descent_alpha",
+    "linear_regression_gd",
+    "least_squares",
+]
+
+
+class GDPath(NamedTuple):
+    """A recorded gradient-descent run.
+
+    Attributes:
+      final: the last iterate, shape of the parameter (p,) or (p, k).
+      steps: (r + 1,) step numbers at which iterates were recorded (0 first).
+      iterates: (r + 1, p) or (r + 1, p, k) recorded parameters.
+      losses: (r + 1,) loss at each recorded iterate.
+    """
+
+    final: jax.Array
+    steps: jax.Array
+    iterates: jax.Array
+    losses: jax.Array
+
+
+@jax.jit
+def _cholesky(k, shift):
+    return jnp.linalg.cholesky(k + shift * jnp.eye(k.shape[0], dtype=k.dtype))
+
+
+def cholesky(k_train, *, ridge: float = 0.0):
+    """Lower Cholesky factor ``L`` of ``k_train + ridge * I``; shape (n, n).
+
+    Raises ``ValueError`` when the shifted matrix is not numerically positive
+    definite (a duplicated input, a low-rank kernel such as a polynomial kernel
+    with fewer features than points, or a non-symmetric matrix), quoting its
+    smallest eigenvalue; a ridge of a few times that size fixes it.
+    """
+    k = _checks.square(k_train, "k_train")
+    ridge = _checks.real(ridge, "ridge", low=0.0, strict=False)
+    concrete = _checks.is_concrete(k)
+    if concrete and not bool(jnp.allclose(k, k.T, rtol=1e-5, atol=1e-8 * float(jnp.max(jnp.abs(k))))):
+        raise ValueError("k_train must be symmetric, got a matrix with k_train != k_train.T")
+    factor = _cholesky(k, jnp.asarray(ridge, k.dtype))
+    if concrete and not bool(jnp.all(jnp.isfinite(factor))):
+        smallest = float(jnp.linalg.eigvalsh(k)[0])
+        raise ValueError(
+            f"k_train + ridge * I is not positive definite in {k.dtype} (n={k.shape[0]}, "
+            f"ridge={ridge:g}, smallest eigenvalue of k_train {smallest:.3e}); "
+            "pass a larger ridge, or use min_norm_solve for the ridge -> 0 limit"
+        )
+    return factor
+
+
+@jax.jit
+def _cho_solve(factor, y):
+    return jax.scipy.linalg.cho_solve((factor, True), y)
+
+
+def solve(k_train, y, *, ridge: float = 0.0):
+    """Coefficients ``alpha = (k_train + ridge * I)^{-1} y``; shape of ``y``.
+
+    ``ridge = 0`` is kernel regression (the interpolant); ``ridge > 0`` is
+    kernel ridge regression, the minimiser of
+    ``|K alpha - y|**2 + ridge * alpha^T K alpha``.
+    """
+    factor = cholesky(k_train, ridge=ridge)
+    y = _checks.targets(y, factor.shape[0])
+    return _cho_solve(factor, y.astype(factor.dtype))
+
+
+def predict(k_test_train, alpha):
+    """Predictions ``k_test_train @ alpha``; shape (m,) or (m, k)."""
+    k = _checks.as_array(k_test_train, "k_test_train", ndim=2)
+    alpha = _checks.targets(alpha, k.shape[1], "alpha")
+    return k @ alpha
+
+
+def fit_predict(kernel: Callable, x_train, y_train, x_test, *, ridge: float = 0.0):
+    """Kernel (ridge) regression in one call; returns predictions of shape (m,) or (m, k).
+
+    ``kernel(x1, x2)`` is any function returning an (n1, n2) kernel matrix,
+    for example ``functools.partial(ntkbook.kernels.gaussian, bandwidth=0.5)``.
+    """
+    if not callable(kernel):
+        raise TypeError(f"kernel must be a callable kernel(x1, x2), got {type(kernel).__name__}")
+    x_train, x_test = _checks.point_pair(x_train, x_test, names=("x_train", "x_test"))
+    alpha = solve(kernel(x_train, x_train), y_train, ridge=ridge)
+    return predict(kernel(x_test, x_train), alpha)
+
+
+@jax.jit
+def _pinv_apply(k, y, rcond):
+    evals, evecs = jnp.linalg.eigh(k)
+    cutoff = rcond * jnp.max(jnp.abs(evals))
+    inv = jnp.where(evals > cutoff, 1.0 / jnp.where(evals > cutoff, evals, 1.0), 0.0)
+    coeff = evecs.T @ y
+    coeff = coeff * (inv[:, None] if y.ndim == 2 else inv)
+    return evecs @ coeff
+
+
+def min_norm_solve(k_train, y, *, rcond: float | None = None):
+    """Pseudo-inverse coefficients ``alpha = K^+ y``; shape of ``y``.
+
+    This is the limit of :func:`solve` as ``ridge -> 0`` and works for
+    singular PSD matrices: eigenvalues below ``rcond * lambda_max`` count as
+    zero (default ``rcond = n * eps``). Among all minimisers of
+    ``|K alpha - y|`` the function ``sum_i alpha_i K(., x_i)`` it defines has
+    the smallest RKHS norm.
+    """
+    k = _checks.square(k_train, "k_train")
+    y = _checks.targets(y, k.shape[0])
+    if rcond is None:
+        rcond = k.shape[0] * float(jnp.finfo(k.dtype).eps)
+    rcond = _checks.real(rcond, "rcond", low=0.0)
+    return _pinv_apply(k, y.astype(k.dtype), jnp.asarray(rcond, k.dtype))
+
+
+def rkhs_norm(k_train, alpha):
+    """RKHS norm ``sqrt(alpha^T K alpha)`` of ``f = sum_i alpha_i K(., x_i)``; scalar (or (k,))."""
+    k = _checks.square(k_train, "k_train")
+    alpha = _checks.targets(alpha, k.shape[0], "alpha")
+    quad = jnp.einsum("i...,ij,j...->...", alpha, k, alpha)
+    return jnp.sqrt(jnp.maximum(quad, 0.0))
+
+
+def max_stable_step(k_train):
+    """Largest step size for which :func:`gradient_descent_alpha` converges: ``1 / lambda_max(K)**2``.
+
+    The objective ``|K alpha - y|**2`` has Hessian ``2 K**2``; gradient descent on
+    a quadratic converges when the step is below ``2 / lambda_max(Hessian)``.
+    """
+    k = _checks.square(k_train, "k_train")
+    return 1.0 / float(jnp.linalg.eigvalsh(k)[-1]) ** 2
+
+
+@partial(jax.jit, static_argnames=("num_records", "record_every"))
+def _gd_least_squares(a, b, theta0, step, scale, num_records, record_every):
+    """Gradient descent on ``(scale / 2) |a theta - b|**2``, recording every few steps."""
+
+    def loss(theta):
+        return 0.5 * scale * jnp.sum((a @ theta - b) ** 2)
+
+    def one_step(_, theta):
+        return theta - step * scale * (a.T @ (a @ theta - b))
+
+    def block(theta, _):
+        theta = lax.fori_loop(0, record_every, one_step, theta)
+        return theta, (theta, loss(theta))
+
+    final, (thetas, losses) = lax.scan(block, theta0, None, length=num_records)
+    iterates = jnp.concatenate([theta0[None], thetas])
+    return final, iterates, jnp.concatenate([loss(theta0)[None], losses])
+
+
+def _run_gd(a, b, theta0, step, scale, num_steps, record_every, what):
+    num_steps = _checks.integer(num_steps, "num_steps", low=1)
+    record_every = _checks.integer(record_every, "record_every", low=1)
+    if num_steps % record_every:
+        raise ValueError(
+            f"num_steps must be a multiple of record_every, got num_steps={num_steps}, "
+            f"record_every={record_every}"
+        )
+    step = _checks.real(step, "step", low=0.0)
+    num_records = num_steps // record_every
+    final, iterates, losses = _gd_least_squares(
+        a, b, theta0, jnp.asarray(step, a.dtype), jnp.asarray(scale, a.dtype), num_records, record_every
+    )
+    if _checks.is_concrete(losses) and not bool(jnp.all(jnp.isfinite(losses))):
+        raise ValueError(
+            f"gradient descent diverged (loss overflowed) with step={step:g}; {what}"
+        )
+    steps = jnp.arange(num_records + 1) * record_every
+    return GDPath(final, steps, iterates, losses)
+
+
+def gradient_descent_alpha(k_train, y, *, step: float, num_steps: int, record_every: int = 1, alpha0=None):
+    """Gradient descent on ``g(alpha) = |K alpha - y|**2``: ``alpha <- alpha - 2 step K (K alpha - y)``.
+
+    Converges to ``K^{-1} y`` for positive definite ``K`` when
+    ``step < 1 / lambda_max(K)**2`` (see :func:`max_stable_step`). Runs as one
+    jitted ``lax.scan``; memory holds only the recorded iterates.
+
+    Returns a :class:`GDPath` with ``iterates`` of shape (num_steps // record_every + 1, n[, k]).
+    """
+    k = _checks.square(k_train, "k_train")
+    y = _checks.targets(y, k.shape[0]).astype(k.dtype)
+    alpha0 = jnp.zeros_like(y) if alpha0 is None else _checks.targets(alpha0, k.shape[0], "alpha0").astype(k.dtype)
+    if alpha0.shape != y.shape:
+        raise ValueError(f"alpha0 must have the shape of y {tuple(y.shape)}, got {tuple(alpha0.shape)}")
+    return _run_gd(k, y, alpha0, step, 2.0, num_steps, record_every,
+                   "the step must be below 1 / lambda_max(k_train)**2 (max_stable_step)")
+
+
+def linear_regression_gd(x, y, *, step: float, num_steps: int, record_every: int = 1, theta0=None):
+    """Gradient descent on ``L(theta) = |x theta - y|**2 / (2n)`` for the linear model ``f(x) = theta^T x``.
+
+    The update is ``theta <- theta - (step / n) x^T (x theta - y)``: the gradient
+    of the prediction ``theta^T x_i`` is ``x_i`` whatever ``theta`` is. From
+    ``theta0 = 0`` the iterates stay in the row space of ``x`` and converge to
+    the least-norm least-squares solution :func:`least_squares` when
+    ``step < 2 n / lambda_max(x^T x)``.
+
+    Args: x (n, d), y (n,) or (n, k), theta0 (d,) or (d, k) (zeros by default).
+    Returns a :class:`GDPath` over theta.
+    """
+    x = _checks.points(x, "x")
+    n, d = x.shape
+    y = _checks.targets(y, n).astype(x.dtype)
+    shape = (d,) + y.shape[1:]
+    theta0 = jnp.zeros(shape, x.dtype) if theta0 is None else _checks.as_array(theta0, "theta0", ndim=y.ndim).astype(x.dtype)
+    if theta0.shape != shape:
+        raise ValueError(f"theta0 must have shape {shape}, got {tuple(theta0.shape)}")
+    return _run_gd(x, y, theta0, step, 1.0 / n, num_steps, record_every,
+                   "the step must be below 2 n / lambda_max(x^T x)")
+
+
+def least_squares(x, y):
+    """Least-norm minimiser of ``|x theta - y|``; shape (d,) or (d, k). Uses ``x^+ y``."""
+    x = _checks.points(x, "x")
+    y = _checks.targets(y, x.shape[0]).astype(x.dtype)
+    return jnp.linalg.pinv(x) @ y

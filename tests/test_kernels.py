@@ -1,0 +1,123 @@
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ntkbook import kernels
+
+KERNELS = {
+    "linear": kernels.linear,
+    "polynomial2": partial(kernels.polynomial, degree=2, c=1.0),
+    "polynomial3": partial(kernels.polynomial, degree=3, c=0.5),
+    "gaussian": partial(kernels.gaussian, bandwidth=0.7),
+    "laplace": partial(kernels.laplace, bandwidth=1.3),
+}
+
+
+def point_sets(max_n=12, max_d=5):
+    return st.integers(1, max_d).flatmap(
+        lambda d: hnp.arrays(
+            np.float64,
+            st.tuples(st.integers(1, max_n), st.just(d)),
+            elements=st.floats(-3, 3, allow_nan=False, width=64),
+        )
+    )
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@settings(max_examples=40, deadline=None)
+@given(x=point_sets())
+def test_gram_matrix_is_symmetric_psd(name, x):
+    k = np.asarray(KERNELS[name](x))
+    assert k.shape == (x.shape[0], x.shape[0])
+    np.testing.assert_allclose(k, k.T, rtol=1e-12, atol=1e-12 * np.abs(k).max())
+    smallest = np.linalg.eigvalsh(k)[0]
+    assert smallest >= -1e-10 * max(1.0, np.abs(k).max()) * x.shape[0]
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_cross_matrix_shape_and_transpose(name, key):
+    k1, k2 = jax.random.split(key)
+    a = jax.random.normal(k1, (5, 3), jnp.float64)
+    b = jax.random.normal(k2, (7, 3), jnp.float64)
+    kab = KERNELS[name](a, b)
+    assert kab.shape == (5, 7)
+    np.testing.assert_allclose(kab, KERNELS[name](b, a).T, rtol=1e-12)
+
+
+def test_formulas_against_numpy(key):
+    x = np.asarray(jax.random.normal(key, (6, 4), jnp.float64))
+    diff = x[:, None, :] - x[None, :, :]
+    dist = np.sqrt((diff**2).sum(-1))
+    np.testing.assert_allclose(kernels.linear(x), x @ x.T, rtol=1e-12)
+    np.testing.assert_allclose(kernels.polynomial(x, degree=3, c=2.0), (2.0 + x @ x.T) ** 3, rtol=1e-12)
+    np.testing.assert_allclose(kernels.gaussian(x, bandwidth=0.5), np.exp(-(dist**2) / 0.5), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(kernels.laplace(x, bandwidth=2.0), np.exp(-dist / 2.0), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(kernels.squared_distances(x), dist**2, atol=1e-12)
+
+
+def test_dtype_follows_input(key):
+    x32 = jax.random.normal(key, (4, 2), jnp.float32)
+    for fn in KERNELS.values():
+        assert fn(x32).dtype == jnp.float32
+        assert fn(x32.astype(jnp.float64)).dtype == jnp.float64
+    assert kernels.linear(np.arange(6).reshape(3, 2)).dtype == jnp.float64  # ints promoted
+
+
+@settings(max_examples=25, deadline=None)
+@given(x=point_sets(max_n=6, max_d=4), degree=st.integers(1, 4), c=st.floats(0, 2))
+def test_polynomial_features_realise_the_kernel(x, degree, c):
+    phi = kernels.polynomial_features(x, degree=degree, c=c)
+    assert phi.shape == (x.shape[0], kernels.polynomial_feature_count(x.shape[1], degree))
+    k = kernels.polynomial(x, degree=degree, c=c)
+    np.testing.assert_allclose(phi @ phi.T, k, rtol=1e-9, atol=1e-9 * max(1.0, float(jnp.abs(k).max())))
+
+
+def test_feature_count_is_binomial():
+    assert kernels.polynomial_feature_count(2, 2) == 6  # 1, x1, x2, x1x2, x1^2, x2^2
+    assert kernels.polynomial_feature_count(100, 3) == math.comb(103, 3)
+
+
+def test_degree_two_features_contain_squared_radius():
+    # The seed's separating feature x1^2 + x2^2 is a linear function of the map.
+    x = jnp.array([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.3], [0.0, 1.5], [1.1, 1.1], [-0.7, -0.2], [2.0, -1.0]])
+    phi = kernels.polynomial_features(x, degree=2)
+    theta, *_ = np.linalg.lstsq(np.asarray(phi), np.asarray(jnp.sum(x**2, 1)), rcond=None)
+    np.testing.assert_allclose(phi @ theta, jnp.sum(x**2, 1), atol=1e-10)
+
+
+def test_jit_compatible(key):
+    x = jax.random.normal(key, (5, 3))
+    jitted = jax.jit(lambda a: kernels.gaussian(a, bandwidth=2.0))
+    np.testing.assert_allclose(jitted(x), kernels.gaussian(x, bandwidth=2.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: kernels.linear(np.ones(3)), ValueError, r"x1 must be 2-d, got shape \(3,\)"),
+        (lambda: kernels.linear(np.ones((0, 3))), ValueError, r"x1 must have shape \(n, d\) with n, d >= 1, got \(0, 3\)"),
+        (lambda: kernels.linear(np.ones((2, 3)), np.ones((2, 4))), ValueError, r"same number of features.*\(2, 3\).*\(2, 4\)"),
+        (lambda: kernels.linear("abc"), TypeError, r"x1 must be an array of real numbers, got str"),
+        (lambda: kernels.linear(np.ones((2, 2)) * 1j), TypeError, r"x1 must hold real numbers, got dtype complex"),
+        (lambda: kernels.linear(np.array([[1.0, np.nan]])), ValueError, r"x1 must be finite, got 1 NaN or infinite"),
+        (lambda: kernels.gaussian(np.ones((2, 2)), bandwidth=0.0), ValueError, r"bandwidth must be > 0.0, got 0.0"),
+        (lambda: kernels.laplace(np.ones((2, 2)), bandwidth=-1), ValueError, r"bandwidth must be > 0.0, got -1"),
+        (lambda: kernels.gaussian(np.ones((2, 2)), bandwidth="wide"), TypeError, r"bandwidth must be a real number, got str"),
+        (lambda: kernels.gaussian(np.ones((2, 2)), bandwidth=float("inf")), ValueError, r"bandwidth must be finite"),
+        (lambda: kernels.polynomial(np.ones((2, 2)), degree=0), ValueError, r"degree must be an integer >= 1, got 0"),
+        (lambda: kernels.polynomial(np.ones((2, 2)), degree=2.5), TypeError, r"degree must be an integer, got float 2.5"),
+        (lambda: kernels.polynomial(np.ones((2, 2)), c=-1.0), ValueError, r"c must be >= 0.0, got -1.0"),
+        (lambda: kernels.polynomial_features(np.ones((2, 2)), degree=True), TypeError, r"degree must be an integer, got bool"),
+        (lambda: kernels.polynomial_feature_count(0, 2), ValueError, r"d must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
