@@ -9,7 +9,7 @@ Modules follow the chapters:
 - :mod:`ntkbook.plotting`: the book's figure style
 """
 
-from . import data, kernels, rates, regression
+from . import data, kernels, plotting, rates, regression
 
 __version__ = "0.1.0"
-__all__ = ["data", "kernels", "rates", "regression", "__version__"]
+__all__ = ["data", "kernels", "plotting", "rates", "regression", "__version__"]

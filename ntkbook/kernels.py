@@ -18,6 +18,7 @@ Kernels implemented (Schoelkopf and Smola, *Learning with Kernels*, 2002, ch. 2)
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from functools import partial
@@ -117,6 +118,7 @@ def polynomial_feature_count(d: int, degree: int) -> int:
     return math.comb(d + degree, degree)
 
 
+@functools.lru_cache(maxsize=32)
 def _multisets(d: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
     """All multisets of size ``degree`` from ``{0, ..., d}`` and their weights.
 
