@@ -1,0 +1,182 @@
+"""Fully connected networks in the NTK parameterisation (chapter 2).
+
+One architecture description gives the finite network (``init``, ``apply``)
+and, through :func:`ntkbook.tangent.infinite_width`, its infinite-width
+kernels.
+
+The convention is that of Jacot et al. (2018) and of neural-tangents'
+``stax.Dense(parameterization='ntk')``: a dense layer maps ``h`` of width
+``fan_in`` to
+
+    w_std / sqrt(fan_in) * h @ W + b_std * b,     W, b ~ N(0, 1) entrywise,
+
+and the trainable parameters are the standard-normal ``W`` and ``b``. The
+activation is applied between dense layers, not after the last one.
+
+The seeds' two-layer models are special cases:
+
+- :func:`two_layer` (lecture 6 of Lei): ``f(x) = m^{-1/2} sum_i b_i sigma(a_i . x)``
+  with ``a_i ~ N(0, I_d)``, ``b_i ~ N(0, 1)``, both trained. There is no
+  ``1/sqrt(d)`` on the first layer, so it is ``MLP(widths=(m,),
+  w_std=(sqrt(d), 1.0), b_std=0.0)``: the ``sqrt(d)`` cancels ``1/sqrt(fan_in)``.
+- :class:`FixedReadoutReLU` (Song's lecture, after Du et al. 2019):
+  ``f(W; x) = m^{-1/2} sum_r a_r relu(w_r . x)`` with ``w_r ~ N(0, I_d)``
+  trained and ``a_r`` uniform in ``{-1, +1}`` and fixed. It is the same
+  network with a readout that is not Gaussian and not trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Union
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+
+__all__ = ["ACTIVATIONS", "MLP", "two_layer", "FixedReadoutReLU", "num_params"]
+
+#: Activations known by name; the infinite-width kernels exist for these.
+ACTIVATIONS: dict[str, Callable] = {"relu": jax.nn.relu, "erf": jax.scipy.special.erf}
+
+Std = Union[float, tuple]
+
+
+def _per_layer(value, name: str, n_layers: int, *, low: float, strict: bool) -> tuple[float, ...]:
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n_layers
+    if len(values) != n_layers:
+        raise ValueError(f"{name} must be a number or a tuple of {n_layers} numbers (one per dense layer), got {value!r}")
+    return tuple(_checks.real(v, f"{name}", low=low, strict=strict) for v in values)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLP:
+    """A multilayer perceptron in the NTK parameterisation.
+
+    Args:
+      widths: hidden-layer widths, e.g. ``(512, 512)`` for two hidden layers
+        (depth 2); every width >= 1. An empty tuple is a linear model.
+      out_dim: number of outputs k.
+      activation: ``"relu"``, ``"erf"`` (infinite-width kernels available) or
+        any elementwise callable (finite networks only).
+      w_std: weight scale, one number or one per dense layer
+        (``len(widths) + 1`` of them).
+      b_std: bias scale, likewise; ``0`` means no bias parameters at all.
+
+    Parameters are a list with one dict per dense layer, ``{"w": (fan_in,
+    fan_out), "b": (fan_out,)}``; ``"b"`` is absent when that layer's
+    ``b_std`` is 0.
+    """
+
+    widths: tuple = ()
+    out_dim: int = 1
+    activation: Union[str, Callable] = "relu"
+    w_std: Std = 1.0
+    b_std: Std = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.widths, (int, float)) or not hasattr(self.widths, "__iter__"):
+            raise TypeError(f"widths must be a tuple of hidden-layer widths, got {self.widths!r}")
+        widths = tuple(self.widths)
+        for w in widths:
+            _checks.integer(w, "width", low=1)
+        object.__setattr__(self, "widths", tuple(int(w) for w in widths))
+        _checks.integer(self.out_dim, "out_dim", low=1)
+        if isinstance(self.activation, str):
+            if self.activation not in ACTIVATIONS:
+                raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a callable, got {self.activation!r}")
+        elif not callable(self.activation):
+            raise TypeError(f"activation must be a name or a callable, got {type(self.activation).__name__}")
+        n = len(widths) + 1
+        object.__setattr__(self, "w_std", _per_layer(self.w_std, "w_std", n, low=0.0, strict=True))
+        object.__setattr__(self, "b_std", _per_layer(self.b_std, "b_std", n, low=0.0, strict=False))
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers."""
+        return len(self.widths)
+
+    @property
+    def sigma(self) -> Callable:
+        """The activation as a function."""
+        return ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
+
+    def init(self, key, in_dim: int) -> list:
+        """Draw parameters: all entries i.i.d. N(0, 1) (float32 unless x64 is on)."""
+        in_dim = _checks.integer(in_dim, "in_dim", low=1)
+        sizes = (in_dim,) + self.widths + (self.out_dim,)
+        params = []
+        for layer, k in enumerate(jax.random.split(key, len(sizes) - 1)):
+            kw, kb = jax.random.split(k)
+            entry = {"w": jax.random.normal(kw, (sizes[layer], sizes[layer + 1]))}
+            if self.b_std[layer] > 0:
+                entry["b"] = jax.random.normal(kb, (sizes[layer + 1],))
+            params.append(entry)
+        return params
+
+    def apply(self, params, x):
+        """Network outputs; ``x`` of shape (n, d), returns (n, out_dim). Jit- and vmap-friendly."""
+        x = _checks.as_array(x, "x", ndim=2)
+        if len(params) != self.depth + 1:
+            raise ValueError(f"params must hold {self.depth + 1} layers for this MLP, got {len(params)}")
+        if x.shape[1] != params[0]["w"].shape[0]:
+            raise ValueError(
+                f"x must have {params[0]['w'].shape[0]} features (the in_dim of params), got shape {tuple(x.shape)}"
+            )
+        h = x
+        for layer, p in enumerate(params):
+            if layer > 0:
+                h = self.sigma(h)
+            h = self.w_std[layer] / math.sqrt(p["w"].shape[0]) * (h @ p["w"])
+            if "b" in p:
+                h = h + self.b_std[layer] * p["b"]
+        return h
+
+
+def two_layer(width: int, in_dim: int, activation: Union[str, Callable] = "relu") -> MLP:
+    """Seed 001's network ``m^{-1/2} sum_i b_i sigma(a_i . x)``, both layers trained, no biases.
+
+    Parameters: ``params[0]["w"]`` is (d, m) with columns ``a_i``;
+    ``params[1]["w"]`` is (m, 1) holding the ``b_i``.
+    """
+    in_dim = _checks.integer(in_dim, "in_dim", low=1)
+    return MLP(widths=(width,), out_dim=1, activation=activation, w_std=(math.sqrt(in_dim), 1.0), b_std=0.0)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FixedReadoutReLU:
+    """Seed 004's network ``f(W; x) = m^{-1/2} sum_r a_r relu(w_r . x)``; only ``W`` is trained.
+
+    Build it with :meth:`create`, which draws the fixed signs ``a_r``.
+    Parameters are ``{"w": (m, d)}`` with rows ``w_r ~ N(0, I_d)``;
+    ``apply`` returns shape (n,), the scalar output for each input.
+    """
+
+    readout: jax.Array  # (m,) entries in {-1, +1}
+
+    @classmethod
+    def create(cls, key, width: int) -> "FixedReadoutReLU":
+        width = _checks.integer(width, "width", low=1)
+        return cls(readout=jax.random.rademacher(key, (width,)).astype(jnp.result_type(float)))
+
+    @property
+    def width(self) -> int:
+        return self.readout.shape[0]
+
+    def init(self, key, in_dim: int) -> dict:
+        in_dim = _checks.integer(in_dim, "in_dim", low=1)
+        return {"w": jax.random.normal(key, (self.width, in_dim))}
+
+    def apply(self, params, x):
+        """Outputs of shape (n,) for ``x`` of shape (n, d)."""
+        x = _checks.as_array(x, "x", ndim=2)
+        if x.shape[1] != params["w"].shape[1]:
+            raise ValueError(f"x must have {params['w'].shape[1]} features, got shape {tuple(x.shape)}")
+        return jax.nn.relu(x @ params["w"].T) @ self.readout.astype(x.dtype) / math.sqrt(self.width)
+
+
+def num_params(params) -> int:
+    """Total number of scalar parameters in a pytree."""
+    return sum(int(leaf.size) for leaf in jax.tree_util.tree_leaves(params))

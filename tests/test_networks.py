@@ -1,0 +1,98 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkbook import networks
+
+
+def test_mlp_shapes_and_parameter_layout(key):
+    net = networks.MLP(widths=(8, 6), out_dim=3, w_std=1.5, b_std=0.1)
+    params = net.init(key, 4)
+    assert [p["w"].shape for p in params] == [(4, 8), (8, 6), (6, 3)]
+    assert [p["b"].shape for p in params] == [(8,), (6,), (3,)]
+    assert net.apply(params, jnp.ones((5, 4))).shape == (5, 3)
+    assert networks.num_params(params) == 4 * 8 + 8 + 8 * 6 + 6 + 6 * 3 + 3
+
+
+def test_mlp_matches_the_layer_formula(key):
+    net = networks.MLP(widths=(5,), out_dim=2, activation="erf", w_std=(2.0, 0.7), b_std=(0.3, 0.2))
+    params = net.init(key, 3)
+    x = jax.random.normal(jax.random.key(9), (4, 3), jnp.float64)
+    h = 2.0 / math.sqrt(3) * x @ params[0]["w"] + 0.3 * params[0]["b"]
+    out = 0.7 / math.sqrt(5) * jax.scipy.special.erf(h) @ params[1]["w"] + 0.2 * params[1]["b"]
+    np.testing.assert_allclose(net.apply(params, x), out, rtol=1e-12)
+
+
+def test_no_bias_parameters_when_b_std_is_zero(key):
+    params = networks.MLP(widths=(4,), b_std=0.0).init(key, 2)
+    assert all("b" not in p for p in params)
+
+
+def test_custom_activation_and_jit(key):
+    net = networks.MLP(widths=(16,), activation=jnp.tanh)
+    params = net.init(key, 3)
+    x = jnp.ones((2, 3))
+    np.testing.assert_allclose(jax.jit(net.apply)(params, x), net.apply(params, x), rtol=1e-6)
+
+
+def test_two_layer_is_seed_001_model(key):
+    d, m = 3, 50
+    net = networks.two_layer(m, d)
+    params = net.init(key, d)
+    a, b = params[0]["w"], params[1]["w"][:, 0]
+    x = jax.random.normal(jax.random.key(4), (6, d), jnp.float64)
+    np.testing.assert_allclose(net.apply(params, x)[:, 0], jax.nn.relu(x @ a) @ b / math.sqrt(m), rtol=1e-12)
+
+
+def test_fixed_readout_is_seed_004_model(key):
+    net = networks.FixedReadoutReLU.create(key, 40)
+    assert set(np.unique(np.asarray(net.readout))) <= {-1.0, 1.0}
+    params = net.init(jax.random.key(1), 3)
+    x = jax.random.normal(jax.random.key(2), (5, 3), jnp.float64)
+    expected = jax.nn.relu(x @ params["w"].T) @ net.readout / math.sqrt(40)
+    np.testing.assert_allclose(net.apply(params, x), expected, rtol=1e-12)
+
+
+def test_output_variance_does_not_depend_on_width(key):
+    # Var f(x) = E[b^2] E[relu(a.x)^2] = |x|^2 / 2 for seed 001's network, at every width.
+    x = jnp.array([[0.6, -0.8, 1.0]])
+    for m in (4, 256):
+        net = networks.two_layer(m, 3)
+        outs = jax.vmap(lambda k: net.apply(net.init(k, 3), x)[0, 0])(jax.random.split(key, 4000))
+        assert abs(float(jnp.var(outs)) - 1.0) < 0.1
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: networks.MLP(widths=(0,)), ValueError, r"width must be an integer >= 1, got 0"),
+        (lambda: networks.MLP(widths=8), TypeError, r"widths must be a tuple of hidden-layer widths, got 8"),
+        (lambda: networks.MLP(widths=(4,), activation="gelu"), ValueError, r"activation must be one of \['erf', 'relu'\] or a callable, got 'gelu'"),
+        (lambda: networks.MLP(widths=(4,), activation=3), TypeError, r"activation must be a name or a callable, got int"),
+        (lambda: networks.MLP(widths=(4,), w_std=(1.0,)), ValueError, r"w_std must be a number or a tuple of 2 numbers"),
+        (lambda: networks.MLP(widths=(4,), w_std=0.0), ValueError, r"w_std must be > 0.0, got 0.0"),
+        (lambda: networks.MLP(widths=(4,), b_std=-0.1), ValueError, r"b_std must be >= 0.0, got -0.1"),
+        (lambda: networks.MLP(widths=(4,), out_dim=0), ValueError, r"out_dim must be an integer >= 1, got 0"),
+        (lambda: networks.two_layer(0, 3), ValueError, r"width must be an integer >= 1, got 0"),
+        (lambda: networks.FixedReadoutReLU.create(jax.random.key(0), 0), ValueError, r"width must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_architectures(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_bad_apply_inputs(key):
+    net = networks.MLP(widths=(4,))
+    params = net.init(key, 3)
+    with pytest.raises(ValueError, match=r"x must have 3 features \(the in_dim of params\), got shape \(2, 5\)"):
+        net.apply(params, jnp.ones((2, 5)))
+    with pytest.raises(ValueError, match=r"x must be finite"):
+        net.apply(params, jnp.array([[1.0, jnp.inf, 0.0]]))
+    with pytest.raises(ValueError, match=r"params must hold 2 layers"):
+        net.apply(params[:1], jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"in_dim must be an integer >= 1, got 0"):
+        net.init(key, 0)

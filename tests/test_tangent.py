@@ -1,0 +1,231 @@
+import jax
+from jax.flatten_util import ravel_pytree
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ntkbook import networks, rates, tangent
+
+CONFIGS = [(depth, act, b) for depth in (1, 2, 3, 4) for act in ("relu", "erf") for b in (0.0, 0.2)]
+
+
+def unit_points(key, n, d):
+    x = jax.random.normal(key, (n, d), jnp.float64)
+    return x / jnp.linalg.norm(x, axis=1, keepdims=True)
+
+
+def rel_frobenius(a, b):
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+# ------------------------------------------------------------------ analytic vs Monte Carlo
+
+
+@pytest.mark.parametrize("depth, activation, b_std", CONFIGS, ids=[f"L{d}-{a}-b{b}" for d, a, b in CONFIGS])
+def test_analytic_ntk_matches_monte_carlo(depth, activation, b_std):
+    x = unit_points(jax.random.key(depth), 6, 5) * jnp.linspace(0.5, 1.5, 6)[:, None]
+    net = networks.MLP(widths=(1024,) * depth, activation=activation, w_std=1.4, b_std=b_std)
+    exact = tangent.infinite_width(net, x)
+    mc = tangent.monte_carlo(net, jax.random.key(100 + depth), x, n_samples=32)
+    assert rel_frobenius(mc.ntk, exact.ntk) < 0.05
+    # a single output's f(x) f(x') does not concentrate: compare in units of its standard error
+    z = (mc.nngp - exact.nngp) / mc.nngp_sem
+    assert abs(float(jnp.mean(z))) < 3.0
+    assert float(jnp.mean(jnp.abs(z) < 4)) > 0.9
+
+
+def test_empirical_ntk_error_falls_with_width():
+    x = unit_points(jax.random.key(7), 6, 4)
+    widths = [128, 256, 512, 1024, 2048]
+    errors = []
+    for m in widths:
+        net = networks.MLP(widths=(m, m), activation="relu", w_std=2**0.5, b_std=0.1)
+        exact = tangent.infinite_width(net, x).ntk
+        keys = jax.random.split(jax.random.key(m), 8)
+        errors.append(np.mean([rel_frobenius(tangent.empirical_ntk(net.apply, net.init(k, 4), x), exact) for k in keys]))
+    fit = rates.loglog_fit(widths, errors)
+    assert fit.slope < -0.3, fit
+
+
+def test_two_layer_closed_form_is_the_general_recursion():
+    x = jax.random.normal(jax.random.key(1), (9, 4), jnp.float64)
+    y = jax.random.normal(jax.random.key(2), (5, 4), jnp.float64)
+    for args in ((x,), (x, y)):
+        closed = tangent.two_layer_relu(*args).total
+        general = tangent.infinite_width(networks.two_layer(100, 4), *args).ntk
+        np.testing.assert_allclose(closed, general, rtol=1e-10, atol=1e-12)
+
+
+def test_two_layer_parts_match_finite_sums(key):
+    # K_m^(a) and K_m^(b) are the kernels of the gradients in a and in b separately.
+    d, m = 3, 64
+    net = networks.two_layer(m, d)
+    params = net.init(key, d)
+    x = jax.random.normal(jax.random.key(5), (4, d), jnp.float64)
+    a, b = params[0]["w"], params[1]["w"][:, 0]
+    pre = x @ a
+    k_a = ((pre > 0) * b**2) @ (pre > 0).T / m * (x @ x.T)
+    k_b = jax.nn.relu(pre) @ jax.nn.relu(pre).T / m
+    np.testing.assert_allclose(tangent.empirical_ntk(net.apply, params, x), k_a + k_b, rtol=1e-10)
+
+
+def test_coactivation_probability_against_sampling(key):
+    x = jnp.array([[1.0, 0.0, 0.0], [0.3, 0.9, 0.1], [-0.8, 0.2, 0.5]])
+    a = jax.random.normal(key, (200_000, 3))
+    active = (a @ x.T > 0).astype(jnp.float64)
+    sampled = active.T @ active / a.shape[0]
+    np.testing.assert_allclose(sampled, tangent.coactivation_probability(x), atol=4 * 0.5 / np.sqrt(200_000))
+
+
+# ------------------------------------------------------------------ empirical NTK paths
+
+
+@pytest.mark.parametrize("out_dim", [1, 3])
+def test_jacobian_and_products_paths_agree(key, out_dim):
+    net = networks.MLP(widths=(32, 16), out_dim=out_dim, activation="erf", w_std=1.3, b_std=0.2)
+    params = net.init(key, 5)
+    x1 = jax.random.normal(jax.random.key(1), (7, 5), jnp.float64)
+    x2 = jax.random.normal(jax.random.key(2), (4, 5), jnp.float64)
+    for args in ((x1,), (x1, x2)):
+        ref = tangent.empirical_ntk(net.apply, params, *args, full_outputs=True)
+        for method in ("jacobian", "products"):
+            for batch in (None, 3):
+                got = tangent.empirical_ntk(net.apply, params, *args, method=method, batch_size=batch, full_outputs=True)
+                np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+        mean_diag = tangent.empirical_ntk(net.apply, params, *args)
+        np.testing.assert_allclose(mean_diag, jnp.trace(ref, axis1=2, axis2=3) / out_dim, rtol=1e-12)
+
+
+def test_empirical_ntk_is_the_explicit_jacobian_product(key):
+    net = networks.MLP(widths=(6,), activation="relu", b_std=0.5)
+    params = net.init(key, 2)
+    x = jax.random.normal(jax.random.key(3), (5, 2), jnp.float64)
+    flat, unravel = ravel_pytree(params)
+    jac = jax.jacobian(lambda p: net.apply(unravel(p), x)[:, 0])(flat)
+    np.testing.assert_allclose(tangent.empirical_ntk(net.apply, params, x), jac @ jac.T, rtol=1e-12)
+
+
+def test_empirical_ntk_of_a_plain_function_and_scalar_outputs(key):
+    # any apply(params, x); (n,)-shaped outputs are allowed
+    def apply(p, x):
+        return jnp.tanh(x @ p["u"]) @ p["v"]
+
+    params = {"u": jax.random.normal(key, (3, 4)), "v": jax.random.normal(jax.random.key(1), (4,))}
+    x = jax.random.normal(jax.random.key(2), (5, 3))
+    k = tangent.empirical_ntk(apply, params, x)
+    assert k.shape == (5, 5)
+    np.testing.assert_allclose(k, tangent.empirical_ntk(apply, params, x, method="products"), rtol=1e-5)
+
+
+def test_fixed_readout_ntk_is_seed_004_gram(key):
+    net = networks.FixedReadoutReLU.create(key, 30)
+    params = net.init(jax.random.key(1), 3)
+    x = jax.random.normal(jax.random.key(2), (6, 3), jnp.float64)
+    active = (x @ params["w"].T > 0).astype(jnp.float64)
+    h_dis = (x @ x.T) * (active @ active.T) / 30  # H^dis of seed 004
+    np.testing.assert_allclose(tangent.empirical_ntk(net.apply, params, x), h_dis, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ kernel properties
+
+
+def kernel_inputs():
+    return st.tuples(st.integers(2, 8), st.integers(2, 5), st.integers(0, 10_000))
+
+
+ARCHS = [
+    networks.MLP(widths=(1,) * 3, activation="relu", w_std=1.4, b_std=0.0),
+    networks.MLP(widths=(1,) * 2, activation="relu", w_std=1.2, b_std=0.3),
+    networks.MLP(widths=(1,) * 2, activation="erf", w_std=1.5, b_std=0.2),
+]
+
+
+@pytest.mark.parametrize("net", ARCHS, ids=["relu-nobias", "relu-bias", "erf"])
+@settings(max_examples=20, deadline=None)
+@given(shape=kernel_inputs())
+def test_infinite_width_kernels_are_symmetric_psd(net, shape):
+    n, d, seed = shape
+    x = jax.random.normal(jax.random.key(seed), (n, d), jnp.float64)
+    for k in tangent.infinite_width(net, x):
+        np.testing.assert_allclose(k, k.T, rtol=1e-12, atol=1e-14)
+        eig = jnp.linalg.eigvalsh(k)
+        assert eig[0] >= -1e-6 * eig[-1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=kernel_inputs(), scale=st.floats(0.1, 10.0))
+def test_bias_free_relu_kernels_are_homogeneous_of_degree_two(shape, scale):
+    n, d, seed = shape
+    x = jax.random.normal(jax.random.key(seed), (n, d), jnp.float64)
+    net = ARCHS[0]
+    k = tangent.infinite_width(net, x)
+    ks = tangent.infinite_width(net, scale * x)
+    np.testing.assert_allclose(ks.ntk, scale**2 * k.ntk, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ks.nngp, scale**2 * k.nngp, rtol=1e-9, atol=1e-12)
+    parts, parts_s = tangent.two_layer_relu(x), tangent.two_layer_relu(scale * x)
+    np.testing.assert_allclose(parts_s.total, scale**2 * parts.total, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("net", ARCHS, ids=["relu-nobias", "relu-bias", "erf"])
+@settings(max_examples=20, deadline=None)
+@given(shape=kernel_inputs())
+def test_kernels_are_rotation_invariant(net, shape):
+    n, d, seed = shape
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    x = jax.random.normal(k1, (n, d), jnp.float64)
+    q, _ = jnp.linalg.qr(jax.random.normal(k2, (d, d), jnp.float64))
+    a, b = tangent.infinite_width(net, x), tangent.infinite_width(net, x @ q.T)
+    np.testing.assert_allclose(b.ntk, a.ntk, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(b.nngp, a.nngp, rtol=1e-8, atol=1e-10)
+
+
+def test_zero_inputs_take_the_limit_or_raise():
+    x = jnp.array([[1.0, 2.0], [0.0, 0.0]], jnp.float64)
+    # bias-free ReLU: every kernel vanishes at x = 0 (continuous limit), no NaN
+    k = tangent.infinite_width(ARCHS[0], x)
+    assert bool(jnp.all(jnp.isfinite(k.ntk))) and float(jnp.abs(k.ntk[1]).max()) == 0.0
+    assert float(jnp.abs(tangent.two_layer_relu(x).total[1]).max()) == 0.0
+    # with a bias the kernel at 0 is finite and positive
+    assert float(tangent.infinite_width(ARCHS[1], x).ntk[1, 1]) > 0
+    with pytest.raises(ValueError, match=r"x1 has 1 zero-norm rows; the angle to a zero vector is undefined"):
+        tangent.angles(x)
+
+
+def test_diagonal_angle_is_exactly_zero():
+    x = jax.random.normal(jax.random.key(0), (50, 7))  # float32: arccos(1 - eps) would be ~3e-4
+    assert float(jnp.max(jnp.abs(jnp.diag(tangent.angles(x))))) == 0.0
+
+
+def test_float32_analytic_close_to_float64():
+    x64 = jax.random.normal(jax.random.key(0), (20, 6), jnp.float64)
+    net = networks.MLP(widths=(1, 1, 1), activation="relu", w_std=1.4, b_std=0.1)
+    k64 = tangent.infinite_width(net, x64).ntk
+    k32 = tangent.infinite_width(net, x64.astype(jnp.float32)).ntk
+    assert k32.dtype == jnp.float32
+    assert rel_frobenius(k32.astype(jnp.float64), k64) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda n, p, x: tangent.infinite_width(n, x, jnp.ones((2, 4))), ValueError, r"x1 and x2 must have the same number of features"),
+        (lambda n, p, x: tangent.infinite_width(n, x.at[0, 0].set(jnp.nan)), ValueError, r"x1 must be finite, got 1 NaN"),
+        (lambda n, p, x: tangent.infinite_width(networks.MLP(widths=(3,), activation=jnp.tanh), x), ValueError, r"infinite-width kernels need activation in \['erf', 'relu'\]"),
+        (lambda n, p, x: tangent.infinite_width("mlp", x), TypeError, r"net must be an ntkbook.networks.MLP, got str"),
+        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, method="fast"), ValueError, r"method must be 'jacobian' or 'products', got 'fast'"),
+        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
+        (lambda n, p, x: tangent.empirical_ntk(None, p, x), TypeError, r"apply_fn must be a callable"),
+        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, jnp.ones((2, 4))), ValueError, r"same number of features"),
+        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, jnp.full((2, 3), jnp.inf)), ValueError, r"x1 must be finite"),
+        (lambda n, p, x: tangent.monte_carlo(n, jax.random.key(0), x, n_samples=1), ValueError, r"n_samples must be an integer >= 2, got 1"),
+        (lambda n, p, x: tangent.two_layer_relu(x, jnp.ones(3)), ValueError, r"x2 must be 2-d, got shape \(3,\)"),
+    ],
+)
+def test_bad_inputs(call, error, message):
+    net = networks.MLP(widths=(4,))
+    params = net.init(jax.random.key(0), 3)
+    x = jnp.ones((2, 3))
+    with pytest.raises(error, match=message):
+        call(net, params, x)
