@@ -4,12 +4,14 @@ Modules follow the chapters:
 
 - :mod:`ntkbook.kernels`: classical kernels and explicit feature maps (chapter 1)
 - :mod:`ntkbook.regression`: linear, kernel and kernel ridge regression (chapter 1)
+- :mod:`ntkbook.networks`: MLPs in the NTK parameterisation (chapter 2)
+- :mod:`ntkbook.tangent`: empirical, infinite-width and Monte Carlo tangent kernels (chapter 2)
 - :mod:`ntkbook.data`: small synthetic data sets
 - :mod:`ntkbook.rates`: power-law fits for asymptotic claims
 - :mod:`ntkbook.plotting`: the book's figure style
 """
 
-from . import data, kernels, plotting, rates, regression
+from . import data, kernels, networks, plotting, rates, regression, tangent
 
 __version__ = "0.1.0"
-__all__ = ["data", "kernels", "plotting", "rates", "regression", "__version__"]
+__all__ = ["data", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]

@@ -45,8 +45,9 @@ def as_array(x, name: str, *, ndim: int | tuple[int, ...]) -> jax.Array:
     if arr.ndim not in ranks:
         expected = " or ".join(f"{r}-d" for r in ranks)
         raise ValueError(f"{name} must be {expected}, got shape {tuple(arr.shape)}")
-    if is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        bad = int(jnp.size(arr) - jnp.sum(jnp.isfinite(arr)))
+    # NumPy, not jnp: inside a trace, jnp operations on a concrete constant give tracers.
+    if is_concrete(arr) and not np.all(finite := np.isfinite(np.asarray(arr))):
+        bad = int(finite.size - finite.sum())
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite entries")
     return arr
 

@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from . import _checks
@@ -70,7 +71,7 @@ def cholesky(k_train, *, ridge: float = 0.0):
     k = _checks.square(k_train, "k_train")
     ridge = _checks.real(ridge, "ridge", low=0.0, strict=False)
     concrete = _checks.is_concrete(k)
-    if concrete and not bool(jnp.allclose(k, k.T, rtol=1e-5, atol=1e-8 * float(jnp.max(jnp.abs(k))))):
+    if concrete and not np.allclose(k_np := np.asarray(k), k_np.T, rtol=1e-5, atol=1e-8 * np.abs(k_np).max()):
         raise ValueError("k_train must be symmetric, got a matrix with k_train != k_train.T")
     factor = _cholesky(k, jnp.asarray(ridge, k.dtype))
     if concrete and not bool(jnp.all(jnp.isfinite(factor))):

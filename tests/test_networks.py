@@ -38,6 +38,14 @@ def test_custom_activation_and_jit(key):
     np.testing.assert_allclose(jax.jit(net.apply)(params, x), net.apply(params, x), rtol=1e-6)
 
 
+def test_apply_with_a_constant_input_inside_a_trace(key):
+    # a concrete x closed over by a traced function must not trip the input checks
+    net = networks.two_layer(8, 3)
+    x = jnp.ones((1, 3))
+    outs = jax.lax.map(lambda k: net.apply(net.init(k, 3), x)[0, 0], jax.random.split(key, 4))
+    assert outs.shape == (4,)
+
+
 def test_two_layer_is_seed_001_model(key):
     d, m = 3, 50
     net = networks.two_layer(m, d)
