@@ -100,9 +100,17 @@ def _as_matrix_output(apply_fn):
     return wrapped
 
 
+def _single(apply_fn):
+    """``apply_fn`` on one input: x of shape (d,) to outputs of shape (k,)."""
+    f = _as_matrix_output(apply_fn)
+    return lambda params, xi: f(params, xi[None])[0]
+
+
 @partial(jax.jit, static_argnames=("apply_fn",))
 def _jacobian(apply_fn, params, x):
-    return jax.jacrev(lambda p: _as_matrix_output(apply_fn)(p, x))(params)
+    """Per-example Jacobians, leaves (b, k, *p): one reverse pass per output of each
+    example, instead of reverse passes through the whole block."""
+    return jax.vmap(jax.jacrev(_single(apply_fn)), in_axes=(None, 0))(params, x)
 
 
 @partial(jax.jit, static_argnames=("full",))
@@ -112,18 +120,19 @@ def _contract_jit(ja, jb, full):
 
 @partial(jax.jit, static_argnames=("apply_fn", "full", "chunk"))
 def _products_block(apply_fn, params, xa, xb, full, chunk):
-    """Theta on one block without forming a Jacobian: a vjp per output of xb, then a jvp on xa."""
-    f = _as_matrix_output(apply_fn)
-    out_b, vjp_b = jax.vjp(lambda p: f(p, xb), params)
-    nb, k = out_b.shape
+    """Theta on one block without forming a Jacobian of the block: for each input of
+    ``xb`` pull back the k output directions (vjp), push them through ``xa`` (jvp)."""
+    f, g = _as_matrix_output(apply_fn), _single(apply_fn)
 
-    def column(cotangent):
-        (tangent,) = vjp_b(cotangent)
-        return jax.jvp(lambda p: f(p, xa), (params,), (tangent,))[1]  # (na, k)
+    def row(xj):
+        out, vjp = jax.vjp(lambda p: g(p, xj), params)
+        tangents = jax.vmap(vjp)(jnp.eye(out.shape[0], dtype=out.dtype))[0]  # k tangents
+        push = lambda t: jax.jvp(lambda p: f(p, xa), (params,), (t,))[1]
+        return jax.vmap(push)(tangents)  # (k_b, na, k_a)
 
-    basis = jnp.eye(nb * k, dtype=out_b.dtype).reshape(nb * k, nb, k)
-    cols = lax.map(column, basis, batch_size=chunk)  # (nb * k, na, k)
-    blocks = cols.reshape(nb, k, xa.shape[0], k).transpose(2, 0, 3, 1)  # (na, nb, k, k)
+    cols = lax.map(row, xb, batch_size=chunk)  # (nb, k_b, na, k_a)
+    blocks = cols.transpose(2, 0, 3, 1)  # (na, nb, k_a, k_b)
+    k = blocks.shape[-1]
     return blocks if full else jnp.trace(blocks, axis1=2, axis2=3) / k
 
 
@@ -137,7 +146,7 @@ def empirical_ntk(
     x1,
     x2=None,
     *,
-    method: str = "jacobian",
+    method: str = "auto",
     batch_size: int | None = None,
     full_outputs: bool = False,
 ):
@@ -145,15 +154,19 @@ def empirical_ntk(
 
     Args:
       apply_fn: ``apply_fn(params, x)`` with ``x`` of shape (n, d), returning
-        (n,) or (n, k); must be jit-compatible and hashable (a function or a
-        bound method of a frozen dataclass such as :class:`ntkbook.networks.MLP`).
+        (n,) or (n, k), each row depending on its own input only; must be
+        jit-compatible and hashable (a function or a bound method of a frozen
+        dataclass such as :class:`ntkbook.networks.MLP`).
       params: any pytree of arrays.
       x1, x2: inputs (n1, d) and (n2, d); ``x2=None`` means ``x1``.
-      method: ``"jacobian"`` contracts per-block Jacobians (fast, memory
-        ~ 2 * batch_size * k * P numbers); ``"products"`` never forms a
-        Jacobian: for each output of a block of ``x2`` it pulls back a basis
-        vector (vjp) and pushes it forward through ``x1`` (jvp), memory ~ P
-        numbers per column in flight.
+      method: ``"auto"`` (default) uses ``"jacobian"`` when the Jacobians of
+        all inputs fit in 512 MiB and ``"products"`` otherwise.
+        ``"jacobian"`` contracts per-block Jacobians (memory
+        ~ 2 * batch_size * k * P numbers); ``"products"`` never forms a block
+        Jacobian: for each input of ``x2`` it pulls back its k output
+        directions (vjp) and pushes them through ``x1`` (jvp), holding
+        ~ k * P numbers per input in flight (Novak et al. 2022, "NTK-vector
+        products").
       batch_size: rows of x1 and x2 per block; by default chosen so that the
         Jacobian blocks fit in 512 MiB.
       full_outputs: return (n1, n2, k, k) blocks instead of the (n1, n2) mean
@@ -163,8 +176,8 @@ def empirical_ntk(
     """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
-    if method not in ("jacobian", "products"):
-        raise ValueError(f"method must be 'jacobian' or 'products', got {method!r}")
+    if method not in ("auto", "jacobian", "products"):
+        raise ValueError(f"method must be 'auto', 'jacobian' or 'products', got {method!r}")
     symmetric = x2 is None
     x1, x2 = _checks.point_pair(x1, x2)
     leaves = jax.tree_util.tree_leaves(params)
@@ -174,9 +187,12 @@ def empirical_ntk(
     x1, x2 = x1.astype(dtype), x2.astype(dtype)
     out = jax.eval_shape(apply_fn, params, x1[:1])
     k = int(np.prod(out.shape[1:], dtype=int))
+    per_row = k * num_params(params) * jnp.dtype(dtype).itemsize  # bytes of one input's Jacobian
+    rows = x1.shape[0] + (0 if symmetric else x2.shape[0])
+    if method == "auto":
+        method = "jacobian" if rows * per_row <= _DEFAULT_MEMORY else "products"
     if batch_size is None:
-        per_row = 2 * k * num_params(params) * jnp.dtype(dtype).itemsize
-        batch_size = int(max(1, min(max(x1.shape[0], x2.shape[0]), _DEFAULT_MEMORY // per_row)))
+        batch_size = int(max(1, min(max(x1.shape[0], x2.shape[0]), _DEFAULT_MEMORY // (2 * per_row))))
     batch_size = _checks.integer(batch_size, "batch_size", low=1)
     n1, n2 = x1.shape[0], x2.shape[0]
     b1, b2 = min(batch_size, n1), min(batch_size, n2)
@@ -195,7 +211,7 @@ def empirical_ntk(
                 block = np.asarray(_contract_jit(ja, jb, full_outputs))
                 result[i : i + b1, j : j + b2] = block[: min(b1, n1 - i), : min(b2, n2 - j)]
     else:
-        chunk = max(1, min(b2 * k, 64))
+        chunk = max(1, min(b2, 64 // k or 1))
         for i in starts1:
             xa = _pad_rows(x1[i : i + b1], b1)
             for j in starts2:
@@ -345,7 +361,7 @@ def _two_layer_relu(a, b, symmetric):
 # --------------------------------------------------------------------------- Monte Carlo
 
 
-def monte_carlo(net, key, x1, x2=None, *, n_samples: int = 32, method: str = "jacobian", batch_size=None) -> MonteCarloKernels:
+def monte_carlo(net, key, x1, x2=None, *, n_samples: int = 32, method: str = "auto", batch_size=None) -> MonteCarloKernels:
     """Average the empirical NTK and ``f(x) f(x')`` over ``n_samples`` initialisations.
 
     Works for any network with ``init(key, in_dim)`` and ``apply(params, x)``,

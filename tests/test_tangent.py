@@ -90,7 +90,7 @@ def test_jacobian_and_products_paths_agree(key, out_dim):
     x2 = jax.random.normal(jax.random.key(2), (4, 5), jnp.float64)
     for args in ((x1,), (x1, x2)):
         ref = tangent.empirical_ntk(net.apply, params, *args, full_outputs=True)
-        for method in ("jacobian", "products"):
+        for method in ("auto", "jacobian", "products"):
             for batch in (None, 3):
                 got = tangent.empirical_ntk(net.apply, params, *args, method=method, batch_size=batch, full_outputs=True)
                 np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
@@ -214,7 +214,7 @@ def test_float32_analytic_close_to_float64():
         (lambda n, p, x: tangent.infinite_width(n, x.at[0, 0].set(jnp.nan)), ValueError, r"x1 must be finite, got 1 NaN"),
         (lambda n, p, x: tangent.infinite_width(networks.MLP(widths=(3,), activation=jnp.tanh), x), ValueError, r"infinite-width kernels need activation in \['erf', 'relu'\]"),
         (lambda n, p, x: tangent.infinite_width("mlp", x), TypeError, r"net must be an ntkbook.networks.MLP, got str"),
-        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, method="fast"), ValueError, r"method must be 'jacobian' or 'products', got 'fast'"),
+        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, method="fast"), ValueError, r"method must be 'auto', 'jacobian' or 'products', got 'fast'"),
         (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
         (lambda n, p, x: tangent.empirical_ntk(None, p, x), TypeError, r"apply_fn must be a callable"),
         (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, jnp.ones((2, 4))), ValueError, r"same number of features"),
