@@ -1,0 +1,364 @@
+"""Training dynamics: gradient descent, the linearised model, gradient flow (chapter 3).
+
+Loss convention (seeds 001-003): for ``n`` training points with targets
+``y`` of shape (n, k),
+
+    L(theta) = 1 / (2 n) * sum_i |f(theta; x_i) - y_i|**2,
+
+so one gradient-descent step ``theta <- theta - step * grad L`` moves the
+training predictions ``u`` by ``-(step / n) Theta (u - y)`` to first order,
+and gradient flow in time ``t = step * steps`` solves
+``du/dt = -(1/n) Theta_t (u - y)``.
+
+References: Jacot, Gabriel, Hongler (2018), Theorem 2; Lee et al. (2019),
+"Wide neural networks of any depth evolve as linear models under gradient
+descent"; Chizat, Oyallon, Bach (2019), "On lazy training".
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from functools import partial
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.flatten_util import ravel_pytree
+
+from . import _checks
+from .tangent import _as_matrix_output, _contract, _jacobian
+
+__all__ = [
+    "Trajectory",
+    "FlowSolution",
+    "gradient_descent",
+    "linearize",
+    "gradient_flow",
+    "kernel_drift",
+    "relative_distance",
+    "lazy_training_ratio",
+    "hessian_norm",
+]
+
+
+class Trajectory(NamedTuple):
+    """What :func:`gradient_descent` records, at steps ``0, r, 2r, ...``.
+
+    Attributes:
+      steps: (R + 1,) step numbers.
+      loss: (R + 1,) training loss ``|u - y|**2 / (2 n)``.
+      train: (R + 1, n, k) predictions on the training inputs.
+      test: (R + 1, m, k) predictions on ``x_test`` (None if not given).
+      distance: (R + 1,) ``|theta_t - theta_0|`` (Euclidean, all parameters).
+      probe_ntk: (R + 1, p, p) empirical NTK on ``x_probe`` (None if not given).
+      params: the final parameters.
+    """
+
+    steps: jax.Array
+    loss: jax.Array
+    train: jax.Array
+    test: jax.Array | None
+    distance: jax.Array
+    probe_ntk: jax.Array | None
+    params: object
+
+
+class FlowSolution(NamedTuple):
+    """Closed-form gradient flow with a fixed kernel, at each requested time.
+
+    Attributes:
+      times: (T,) flow times.
+      train: (T, n, k) training predictions ``u(t)``.
+      test: (T, m, k) test predictions (None if no test kernel was given).
+    """
+
+    times: jax.Array
+    train: jax.Array
+    test: jax.Array | None
+
+
+def _tree_distance(a, b):
+    return jnp.sqrt(sum(jnp.sum((x - y) ** 2) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))))
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "num_records", "record_every", "with_test", "with_probe"))
+def _gd_records(apply_fn, params, params0, x, y, x_test, x_probe, step, num_records, record_every, with_test, with_probe):
+    f = _as_matrix_output(apply_fn)
+    n = x.shape[0]
+
+    def loss_fn(p):
+        return 0.5 * jnp.sum((f(p, x) - y) ** 2) / n
+
+    grad = jax.grad(loss_fn)
+
+    def one_step(_, p):
+        return jax.tree_util.tree_map(lambda w, g: w - step * g, p, grad(p))
+
+    def observe(p):
+        out = {"loss": loss_fn(p), "train": f(p, x), "distance": _tree_distance(p, params0)}
+        if with_test:
+            out["test"] = f(p, x_test)
+        if with_probe:
+            jac = _jacobian(apply_fn, p, x_probe)
+            out["probe_ntk"] = _contract(jac, jac, False)
+        return out
+
+    def block(p, _):
+        p = lax.fori_loop(0, record_every, one_step, p)
+        return p, observe(p)
+
+    final, records = lax.scan(block, params, None, length=num_records)
+    return final, records, observe(params)
+
+
+def _progress(done, total, width=30):
+    filled = int(width * done / total)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] step {done:,}/{total:,}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def gradient_descent(
+    apply_fn: Callable,
+    params,
+    x_train,
+    y_train,
+    *,
+    step: float,
+    num_steps: int,
+    record_every: int = 1,
+    x_test=None,
+    x_probe=None,
+    progress: bool | None = None,
+) -> Trajectory:
+    """Full-batch gradient descent on ``L = |f(x) - y|**2 / (2 n)``, recording every ``record_every`` steps.
+
+    Runs as jitted ``lax.scan`` blocks; memory holds the recorded quantities only.
+
+    Args:
+      apply_fn: ``apply_fn(params, x)`` returning (n,) or (n, k); hashable.
+      params: the initial parameters (any pytree).
+      x_train: (n, d); y_train: (n,) or (n, k).
+      step: step size eta > 0; num_steps: a multiple of ``record_every``.
+      x_test: optional (m, d) inputs whose predictions are recorded.
+      x_probe: optional (p, d) inputs on which the empirical NTK is recorded
+        (kept small: it costs a Jacobian per record).
+      progress: show a progress bar on stderr. ``None`` shows it only when
+        stderr is a terminal, so it never enters stored notebook outputs.
+    """
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
+    x = _checks.points(x_train, "x_train")
+    y = _checks.targets(y_train, x.shape[0], "y_train")
+    y = y.reshape(y.shape[0], -1).astype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
+    x = x.astype(y.dtype)
+    num_steps = _checks.integer(num_steps, "num_steps", low=1)
+    record_every = _checks.integer(record_every, "record_every", low=1)
+    if num_steps % record_every:
+        raise ValueError(f"num_steps must be a multiple of record_every, got num_steps={num_steps}, record_every={record_every}")
+    step = _checks.real(step, "step", low=0.0)
+    out_shape = jax.eval_shape(_as_matrix_output(apply_fn), params, x).shape
+    if out_shape != y.shape:
+        raise ValueError(f"y_train must match the network's outputs {out_shape}, got shape {tuple(y.shape)}")
+    x_t = None if x_test is None else _checks.point_pair(x, x_test, names=("x_train", "x_test"))[1].astype(y.dtype)
+    x_p = None if x_probe is None else _checks.point_pair(x, x_probe, names=("x_train", "x_probe"))[1].astype(y.dtype)
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    total = num_steps // record_every
+    per_chunk = max(1, math.ceil(total / 20)) if progress else total
+    chunks, first, current, done = [], None, params, 0
+    while done < total:
+        length = min(per_chunk, total - done)
+        current, records, initial = _gd_records(
+            apply_fn, current, params, x, y, x_t, x_p, jnp.asarray(step, y.dtype),
+            length, record_every, x_t is not None, x_p is not None,
+        )
+        first = initial if first is None else first
+        chunks.append(records)
+        done += length
+        if progress:
+            _progress(done * record_every, num_steps)
+    stacked = jax.tree_util.tree_map(lambda a, *rest: jnp.concatenate([a[None], *rest]), first, *chunks)
+    if not bool(jnp.all(jnp.isfinite(stacked["loss"]))):
+        raise ValueError(f"gradient descent diverged (the loss overflowed) with step={step:g}; try a smaller step")
+    return Trajectory(
+        steps=jnp.arange(total + 1) * record_every,
+        loss=stacked["loss"],
+        train=stacked["train"],
+        test=stacked.get("test"),
+        distance=stacked["distance"],
+        probe_ntk=stacked.get("probe_ntk"),
+        params=current,
+    )
+
+
+def linearize(apply_fn: Callable, params0) -> Callable:
+    """The first-order Taylor model at ``params0``:
+
+        f_lin(theta; x) = f(theta_0; x) + J(x) (theta - theta_0),
+
+    returned as ``apply_lin(params, x)`` with the same signature and shapes as
+    ``apply_fn``; its tangent kernel is the NTK at ``params0`` for every
+    ``params``. Pass it to :func:`gradient_descent` to train the linearised network.
+    """
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
+
+    def apply_lin(params, x):
+        delta = jax.tree_util.tree_map(lambda p, p0: p - p0, params, params0)
+        out, tangent = jax.jvp(lambda p: apply_fn(p, x), (params0,), (delta,))
+        return out + tangent
+
+    return apply_lin
+
+
+@jax.jit
+def _flow(evals, evecs, residual0, k_test_train, f0_test, times, n):
+    # Per eigendirection: the residual decays by exp(-lam t / n); the test-side
+    # coefficient K^{-1}(I - exp(-K t / n)) is (1 - exp(-lam t / n)) / lam, written
+    # with expm1 so that it stays accurate for small lam t and tends to t / n as
+    # lam -> 0. Eigenvalues at rounding level count as 0: at t = inf their
+    # residual component stays and they add nothing to the predictions.
+    cutoff = n * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
+    lam = jnp.where(evals > cutoff, evals, 0.0)[None, :]  # (1, n)
+    t = times[:, None]
+    inf = jnp.isinf(t)
+    finite_t = jnp.where(inf, 0.0, t)
+    x = lam * finite_t / n
+    safe_lam = jnp.where(lam > 0, lam, 1.0)
+    decay = jnp.where(inf, (lam == 0).astype(lam.dtype), jnp.exp(-x))  # (T, n)
+    gain = jnp.where(
+        inf,
+        jnp.where(lam > 0, 1.0 / safe_lam, 0.0),
+        jnp.where(x < 1e-8, finite_t / n, -jnp.expm1(-x) / safe_lam),
+    )  # (T, n)
+    coeff0 = evecs.T @ residual0  # (n, k)
+    train_res = jnp.einsum("ij,tj,jk->tik", evecs, decay, coeff0)
+    test = None
+    if k_test_train is not None:
+        projected = k_test_train @ evecs  # (m, n)
+        test = f0_test[None] - jnp.einsum("mj,tj,jk->tmk", projected, gain, coeff0)
+    return train_res, test
+
+
+def gradient_flow(k_train, y_train, u0, times, *, k_test_train=None, f0_test=None) -> FlowSolution:
+    """Gradient flow ``du/dt = -(1/n) K (u - y)`` with a fixed kernel, solved in closed form.
+
+    ``u(t) - y = exp(-K t / n) (u0 - y)`` and, for the linearised model, test
+    predictions ``f_t(x) = f_0(x) - K(x, X) K^{-1} (I - exp(-K t / n)) (u0 - y)``,
+    at all ``times`` from ONE eigendecomposition of ``K``. ``times`` may contain
+    ``inf``: the limit is kernel regression on the residual, through the
+    pseudo-inverse when ``K`` is singular.
+
+    Args:
+      k_train: (n, n) PSD kernel matrix; y_train, u0: (n,) or (n, k).
+      times: (T,) non-negative flow times (``t = step * number of GD steps``).
+      k_test_train: optional (m, n) kernel between test and training inputs;
+      f0_test: (m,) or (m, k) test predictions at t = 0 (zeros by default).
+    """
+    k = _checks.square(k_train, "k_train")
+    n = k.shape[0]
+    y = _checks.targets(y_train, n, "y_train")
+    u0 = _checks.targets(u0, n, "u0")
+    if u0.shape != y.shape:
+        raise ValueError(f"u0 must have the shape of y_train {tuple(y.shape)}, got {tuple(u0.shape)}")
+    times = jnp.asarray(times, k.dtype)
+    if times.ndim != 1 or (_checks.is_concrete(times) and (np.any(np.isnan(np.asarray(times))) or np.any(np.asarray(times) < 0))):
+        raise ValueError(f"times must be a 1-d array of non-negative numbers (inf allowed), got {np.asarray(times)!r}")
+    squeeze = y.ndim == 1
+    y2, u2 = y.reshape(n, -1).astype(k.dtype), u0.reshape(n, -1).astype(k.dtype)
+    kt, f0 = None, None
+    if k_test_train is not None:
+        kt = _checks.as_array(k_test_train, "k_test_train", ndim=2).astype(k.dtype)
+        if kt.shape[1] != n:
+            raise ValueError(f"k_test_train must have {n} columns (one per training point), got shape {tuple(kt.shape)}")
+        f0 = jnp.zeros((kt.shape[0], y2.shape[1]), k.dtype) if f0_test is None else _checks.targets(f0_test, kt.shape[0], "f0_test").reshape(kt.shape[0], -1).astype(k.dtype)
+    evals, evecs = jnp.linalg.eigh(k)
+    scale = float(jnp.max(jnp.abs(evals))) if _checks.is_concrete(evals) else None
+    if scale is not None and float(evals[0]) < -1e-6 * scale:
+        raise ValueError(f"k_train must be positive semi-definite, got smallest eigenvalue {float(evals[0]):.3e} (largest {scale:.3e})")
+    res, test = _flow(evals, evecs, u2 - y2, kt, f0, times, n)
+    train = res + y2[None]
+    if squeeze:
+        train = train[..., 0]
+        test = None if test is None else test[..., 0]
+    return FlowSolution(times=times, train=train, test=test)
+
+
+def kernel_drift(k_t, k_0):
+    """Relative change ``|K_t - K_0|_F / |K_0|_F``; accepts (p, p) or a stack (T, p, p)."""
+    k_t = _checks.as_array(k_t, "k_t", ndim=(2, 3))
+    k_0 = _checks.as_array(k_0, "k_0", ndim=2)
+    if k_t.shape[-2:] != k_0.shape:
+        raise ValueError(f"k_t must end in the shape of k_0 {tuple(k_0.shape)}, got {tuple(k_t.shape)}")
+    return jnp.linalg.norm(k_t - k_0, axis=(-2, -1)) / jnp.linalg.norm(k_0)
+
+
+def relative_distance(params, params0):
+    """Relative weight movement ``|theta - theta_0| / |theta_0|`` over all parameters; scalar."""
+    return _tree_distance(params, params0) / _tree_distance(params0, jax.tree_util.tree_map(jnp.zeros_like, params0))
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "iterations"))
+def _hessian_norms(apply_fn, params, x, key, iterations):
+    flat, unravel = ravel_pytree(params)
+    g = _as_matrix_output(apply_fn)
+
+    def per_input(xi, k):
+        scalar = lambda p: g(unravel(p), xi[None])[0, 0]
+        hvp = lambda v: jax.jvp(jax.grad(scalar), (flat,), (v,))[1]
+        v0 = jax.random.normal(k, flat.shape, flat.dtype)
+
+        def body(_, v):
+            hv = hvp(v)
+            return hv / jnp.maximum(jnp.linalg.norm(hv), jnp.finfo(flat.dtype).tiny)
+
+        v = lax.fori_loop(0, iterations, body, v0 / jnp.linalg.norm(v0))
+        return jnp.linalg.norm(hvp(v))
+
+    return jax.vmap(per_input)(x, jax.random.split(key, x.shape[0]))
+
+
+def hessian_norm(apply_fn: Callable, params, x, *, key=None, iterations: int = 100):
+    """Operator norm of the parameter Hessian of a scalar-output network at each input; shape (n,).
+
+    Power iteration on Hessian-vector products (forward-over-reverse), never
+    forming the P x P Hessian. The estimate ``|H v|`` for a unit ``v`` converges
+    to the largest |eigenvalue| even when the top eigenvalues come in +-
+    pairs, as they do for the bilinear two-layer ReLU network.
+    """
+    x = _checks.points(x, "x")
+    iterations = _checks.integer(iterations, "iterations", low=1)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+    out = jax.eval_shape(_as_matrix_output(apply_fn), params, x[:1].astype(dtype))
+    if out.shape[1] != 1:
+        raise ValueError(f"hessian_norm needs a scalar-output network, got {out.shape[1]} outputs")
+    key = jax.random.key(0) if key is None else key
+    return _hessian_norms(apply_fn, params, x.astype(dtype), key, iterations)
+
+
+def lazy_training_ratio(apply_fn: Callable, params, x_train, y_train, *, key=None, iterations: int = 100) -> float:
+    """Chizat, Oyallon and Bach's lazy-training ratio at ``params``:
+
+        kappa = max_i |Hessian_theta f(x_i)| * |f(X) - y| / max_i |grad_theta f(x_i)|**2,
+
+    with operator norms of per-input Hessians (:func:`hessian_norm`) and the
+    sup over the training inputs standing in for the sup over all inputs.
+    ``kappa << 1`` means the loss can fall before the Jacobian changes much.
+    For two-layer networks with the ``m^{-1/2}`` output scaling, ``kappa = O(m^{-1/2})``.
+    """
+    x = _checks.points(x_train, "x_train")
+    y = _checks.targets(y_train, x.shape[0], "y_train")
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+    x, y = x.astype(dtype), y.reshape(x.shape[0], -1).astype(dtype)
+    f = _as_matrix_output(apply_fn)
+    jac = _jacobian(apply_fn, params, x)
+    grad_sq = _contract(jac, jac, False)  # (n, n); diagonal = |grad f(x_i)|**2
+    residual = jnp.linalg.norm(f(params, x) - y)
+    hess = hessian_norm(apply_fn, params, x, key=key, iterations=iterations)
+    return float(jnp.max(hess) * residual / jnp.max(jnp.diag(grad_sq)))

@@ -1,0 +1,197 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from ntkbook import dynamics, kernels, networks, regression, tangent
+
+
+@pytest.fixture
+def problem():
+    x = jax.random.normal(jax.random.key(0), (12, 3), jnp.float64)
+    return x, jnp.sin(x[:, 0]), 0.3 * jnp.cos(x[:, 1]), kernels.laplace(x, bandwidth=1.0)
+
+
+def test_closed_form_flow_matches_gradient_descent_at_small_step(problem):
+    x, y, u0, k = problem
+    n, step = 12, 1e-3
+    u = u0
+    for _ in range(2000):  # flow time 2
+        u = u - step / n * k @ (u - y)
+    flow = dynamics.gradient_flow(k, y, u0, jnp.array([2.0])).train[0]
+    assert float(jnp.linalg.norm(u - flow) / jnp.linalg.norm(flow)) < 1e-3
+
+
+def test_closed_form_flow_matches_an_ode_solver(problem):
+    x, y, u0, k = problem
+    times = [0.0, 0.3, 1.0, 5.0, 20.0]
+    ode = solve_ivp(lambda t, u: -(k @ (u - y)) / 12, (0, 20), np.asarray(u0), t_eval=times,
+                    method="DOP853", rtol=1e-12, atol=1e-12)
+    flow = dynamics.gradient_flow(k, y, u0, jnp.array(times))
+    np.testing.assert_allclose(flow.train, ode.y.T, atol=1e-6)
+
+
+def test_flow_in_float32_is_stable(problem):
+    x, y, u0, k = problem
+    times = jnp.array([0.0, 1.0, 100.0, 1e6, jnp.inf])
+    f64 = dynamics.gradient_flow(k, y, u0, times, k_test_train=k[:4], f0_test=u0[:4])
+    f32 = dynamics.gradient_flow(k.astype(jnp.float32), y.astype(jnp.float32), u0.astype(jnp.float32),
+                                 times.astype(jnp.float32), k_test_train=k[:4].astype(jnp.float32), f0_test=u0[:4].astype(jnp.float32))
+    assert f32.train.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(f32.test)))
+    np.testing.assert_allclose(f32.train, f64.train, atol=2e-3)
+    np.testing.assert_allclose(f32.test, f64.test, atol=2e-3)
+
+
+def test_infinite_time_is_kernel_regression(problem):
+    x, y, u0, k = problem
+    x_test = jax.random.normal(jax.random.key(5), (6, 3), jnp.float64)
+    k_test = kernels.laplace(x_test, x, bandwidth=1.0)
+    f0_test = jnp.linspace(-0.2, 0.2, 6)
+    flow = dynamics.gradient_flow(k, y, u0, jnp.array([jnp.inf]), k_test_train=k_test, f0_test=f0_test)
+    expected = f0_test + k_test @ regression.solve(k, y - u0)
+    np.testing.assert_allclose(flow.test[0], expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(flow.train[0], y, atol=1e-10)
+
+
+def test_singular_kernel_limit_uses_the_pseudo_inverse():
+    x = jax.random.normal(jax.random.key(1), (10, 2), jnp.float64)
+    k = kernels.polynomial(x, degree=2)  # rank 6
+    y = x[:, 0] * x[:, 1]
+    flow = dynamics.gradient_flow(k, y, jnp.zeros(10), jnp.array([1e3, jnp.inf]), k_test_train=k, f0_test=jnp.zeros(10))
+    np.testing.assert_allclose(flow.test[1], k @ regression.min_norm_solve(k, y), atol=1e-8)
+    assert bool(jnp.all(jnp.isfinite(flow.test)))
+
+
+def test_gradient_descent_on_a_linear_model_is_linear_regression():
+    x = jax.random.normal(jax.random.key(2), (15, 4), jnp.float64)
+    y = x @ jnp.array([1.0, -2.0, 0.5, 0.0]) + 0.1
+    apply = lambda theta, inputs: inputs @ theta
+    traj = dynamics.gradient_descent(apply, jnp.zeros(4), x, y, step=0.1, num_steps=300, record_every=100)
+    ref = regression.linear_regression_gd(x, y, step=0.1, num_steps=300, record_every=100)
+    np.testing.assert_allclose(traj.params, ref.final, rtol=1e-12)
+    np.testing.assert_allclose(traj.loss, ref.losses, rtol=1e-12)
+
+
+def test_trained_linearised_network_follows_the_discrete_kernel_recursion():
+    net = networks.MLP(widths=(64,), activation="erf", w_std=1.5, b_std=0.1)
+    p0 = net.init(jax.random.key(3), 3)
+    x = jax.random.normal(jax.random.key(4), (8, 3), jnp.float64)
+    y = jnp.cos(x[:, 0])
+    lin = dynamics.linearize(net.apply, p0)
+    np.testing.assert_allclose(lin(p0, x), net.apply(p0, x), rtol=1e-12)
+    traj = dynamics.gradient_descent(lin, p0, x, y, step=0.3, num_steps=50, record_every=10, x_probe=x[:3])
+    k0 = tangent.empirical_ntk(net.apply, p0, x)
+    u = net.apply(p0, x)[:, 0]
+    for _ in range(50):
+        u = u - 0.3 / 8 * k0 @ (u - y)
+    np.testing.assert_allclose(traj.train[-1, :, 0], u, rtol=1e-9)
+    # the linearised model's tangent kernel never moves
+    np.testing.assert_allclose(dynamics.kernel_drift(traj.probe_ntk, traj.probe_ntk[0]), 0.0, atol=1e-12)
+
+
+def test_trajectory_records(key):
+    net = networks.MLP(widths=(32,), out_dim=2, w_std=1.4)
+    p0 = net.init(key, 3)
+    x = jax.random.normal(jax.random.key(1), (6, 3), jnp.float64)
+    y = jnp.stack([x[:, 0], x[:, 1]], 1)
+    traj = dynamics.gradient_descent(net.apply, p0, x, y, step=0.2, num_steps=40, record_every=8,
+                                     x_test=x[:2] + 1.0, x_probe=x[:4])
+    assert traj.steps.tolist() == [0, 8, 16, 24, 32, 40]
+    assert traj.train.shape == (6, 6, 2) and traj.test.shape == (6, 2, 2) and traj.probe_ntk.shape == (6, 4, 4)
+    assert float(traj.distance[0]) == 0.0 and bool(jnp.all(jnp.diff(traj.loss) < 0))
+    np.testing.assert_allclose(traj.probe_ntk[0], tangent.empirical_ntk(net.apply, p0, x[:4]), rtol=1e-10)
+    np.testing.assert_allclose(traj.train[-1], net.apply(traj.params, x), rtol=1e-10)
+    np.testing.assert_allclose(traj.distance[-1] / dynamics.relative_distance(traj.params, p0),
+                               jnp.sqrt(sum(jnp.sum(p**2) for p in jax.tree_util.tree_leaves(p0))), rtol=1e-10)
+
+
+def test_progress_bar_only_when_asked(capsys, key):
+    apply = lambda theta, inputs: inputs @ theta
+    x, y = jnp.eye(3), jnp.ones(3)
+    dynamics.gradient_descent(apply, jnp.zeros(3), x, y, step=0.1, num_steps=40, record_every=2)
+    assert capsys.readouterr().err == ""  # not a terminal: silent
+    dynamics.gradient_descent(apply, jnp.zeros(3), x, y, step=0.1, num_steps=40, record_every=2, progress=True)
+    err = capsys.readouterr().err
+    assert "step 40/40" in err and err.endswith("\n")
+
+
+def test_hessian_norm_of_two_layer_relu_is_known_exactly(key):
+    # Hessian = blocks [[0, g_r], [g_r^T, 0]] with g_r = m^{-1/2} 1[a_r.x > 0] x: norm |x| / sqrt(m).
+    m = 50
+    net = networks.two_layer(m, 3)
+    params = net.init(key, 3)
+    x = jax.random.normal(jax.random.key(1), (4, 3), jnp.float64)
+    np.testing.assert_allclose(dynamics.hessian_norm(net.apply, params, x), jnp.linalg.norm(x, axis=1) / math.sqrt(m), rtol=1e-6)
+
+
+def test_hessian_norm_matches_dense_hessian_on_a_small_network(key):
+    net = networks.MLP(widths=(5, 4), activation="erf", w_std=1.3, b_std=0.4)
+    params = net.init(key, 2)
+    x = jax.random.normal(jax.random.key(1), (3, 2), jnp.float64)
+    from jax.flatten_util import ravel_pytree
+    flat, unravel = ravel_pytree(params)
+    for i in range(3):
+        dense = jax.hessian(lambda p: net.apply(unravel(p), x[i : i + 1])[0, 0])(flat)
+        expected = float(jnp.max(jnp.abs(jnp.linalg.eigvalsh(dense))))
+        got = float(dynamics.hessian_norm(net.apply, params, x[i : i + 1], iterations=500)[0])
+        assert abs(got - expected) < 1e-6 * expected
+
+
+def test_lazy_training_ratio_shrinks_with_width():
+    x = jax.random.normal(jax.random.key(6), (8, 3), jnp.float64)
+    y = jnp.sign(x[:, 0])
+    ratios = []
+    for m in (64, 1024):
+        net = networks.two_layer(m, 3)
+        ratios.append(np.mean([dynamics.lazy_training_ratio(net.apply, net.init(k, 3), x, y) for k in jax.random.split(jax.random.key(m), 4)]))
+    assert 2.5 < ratios[0] / ratios[1] < 6.5  # sqrt(16) = 4
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda k, y, u: dynamics.gradient_flow(k, y, u, jnp.array([-1.0])), ValueError, r"times must be a 1-d array of non-negative numbers"),
+        (lambda k, y, u: dynamics.gradient_flow(k, y, u[:3], jnp.array([1.0])), ValueError, r"u0 must have 12 rows"),
+        (lambda k, y, u: dynamics.gradient_flow(k, y, u, jnp.array([1.0]), k_test_train=jnp.ones((2, 5))), ValueError, r"k_test_train must have 12 columns"),
+        (lambda k, y, u: dynamics.gradient_flow(-k, y, u, jnp.array([1.0])), ValueError, r"k_train must be positive semi-definite, got smallest eigenvalue"),
+        (lambda k, y, u: dynamics.kernel_drift(jnp.ones((3, 3)), jnp.ones((2, 2))), ValueError, r"k_t must end in the shape of k_0"),
+        (lambda k, y, u: dynamics.linearize("f", {}), TypeError, r"apply_fn must be a callable"),
+    ],
+)
+def test_flow_bad_inputs(problem, call, error, message):
+    x, y, u0, k = problem
+    with pytest.raises(error, match=message):
+        call(k, y, u0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(step=0.0, num_steps=10), ValueError, r"step must be > 0.0, got 0.0"),
+        (dict(step=0.1, num_steps=10, record_every=4), ValueError, r"num_steps must be a multiple of record_every"),
+        (dict(step=0.1, num_steps=10, y=jnp.ones((4, 2))), ValueError, r"y_train must match the network's outputs \(4, 1\), got shape \(4, 2\)"),
+        (dict(step=0.1, num_steps=10, x_test=jnp.ones((2, 5))), ValueError, r"x_train and x_test must have the same number of features"),
+    ],
+)
+def test_gradient_descent_bad_inputs(key, kwargs, error, message):
+    net = networks.MLP(widths=(8,))
+    params = net.init(key, 3)
+    y = kwargs.pop("y", jnp.ones(4))
+    with pytest.raises(error, match=message):
+        dynamics.gradient_descent(net.apply, params, jnp.ones((4, 3)) * jnp.arange(4.0)[:, None], y, **kwargs)
+
+
+def test_divergence_is_reported():
+    apply = lambda theta, inputs: inputs @ theta
+    x = jnp.arange(12.0).reshape(4, 3)
+    with pytest.raises(ValueError, match=r"gradient descent diverged \(the loss overflowed\) with step=100"):
+        dynamics.gradient_descent(apply, jnp.zeros(3), x, jnp.ones(4), step=100.0, num_steps=2000, record_every=100)
+
+
+def test_hessian_norm_needs_scalar_outputs(key):
+    net = networks.MLP(widths=(4,), out_dim=2)
+    with pytest.raises(ValueError, match=r"hessian_norm needs a scalar-output network, got 2 outputs"):
+        dynamics.hessian_norm(net.apply, net.init(key, 3), jnp.ones((2, 3)))
