@@ -6,12 +6,13 @@ Modules follow the chapters:
 - :mod:`ntkbook.regression`: linear, kernel and kernel ridge regression (chapter 1)
 - :mod:`ntkbook.networks`: MLPs in the NTK parameterisation (chapter 2)
 - :mod:`ntkbook.tangent`: empirical, infinite-width and Monte Carlo tangent kernels (chapter 2)
+- :mod:`ntkbook.dynamics`: gradient descent, linearised model, gradient flow (chapter 3)
 - :mod:`ntkbook.data`: small synthetic data sets
 - :mod:`ntkbook.rates`: power-law fits for asymptotic claims
 - :mod:`ntkbook.plotting`: the book's figure style
 """
 
-from . import data, kernels, networks, plotting, rates, regression, tangent
+from . import data, dynamics, kernels, networks, plotting, rates, regression, tangent
 
 __version__ = "0.1.0"
-__all__ = ["data", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]
+__all__ = ["data", "dynamics", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]
