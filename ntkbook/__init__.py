@@ -7,12 +7,13 @@ Modules follow the chapters:
 - :mod:`ntkbook.networks`: MLPs in the NTK parameterisation (chapter 2)
 - :mod:`ntkbook.tangent`: empirical, infinite-width and Monte Carlo tangent kernels (chapter 2)
 - :mod:`ntkbook.dynamics`: gradient descent, linearised model, gradient flow (chapter 3)
+- :mod:`ntkbook.convergence`: the convergence proof for wide two-layer ReLU networks (chapter 4)
 - :mod:`ntkbook.data`: small synthetic data sets
 - :mod:`ntkbook.rates`: power-law fits for asymptotic claims
 - :mod:`ntkbook.plotting`: the book's figure style
 """
 
-from . import data, dynamics, kernels, networks, plotting, rates, regression, tangent
+from . import convergence, data, dynamics, kernels, networks, plotting, rates, regression, tangent
 
 __version__ = "0.1.0"
-__all__ = ["data", "dynamics", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]
+__all__ = ["convergence", "data", "dynamics", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]
