@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from . import _checks
 
-__all__ = ["concentric_circles", "noisy_sine"]
+__all__ = ["concentric_circles", "noisy_sine", "one_hot", "accuracy", "digits"]
 
 
 def concentric_circles(key, n_per_circle: int = 100, *, radii=(1.0, 2.0), noise: float = 0.1):
@@ -52,3 +52,53 @@ def noisy_sine(key, n: int = 20, *, frequency: float = 3.0, noise: float = 0.1, 
     x = jnp.sort(jax.random.uniform(k_x, (n,), minval=low, maxval=high))
     y = jnp.sin(frequency * x) + noise * jax.random.normal(k_noise, (n,))
     return x[:, None], y
+
+
+def one_hot(labels, num_classes: int, *, centred: bool = True):
+    """Targets for classification with the squared loss; shape (n, num_classes).
+
+    ``centred=True`` subtracts ``1 / num_classes`` from every entry, so that each
+    row sums to zero and a network whose outputs are zero at initialisation
+    starts from the mean target.
+    """
+    num_classes = _checks.integer(num_classes, "num_classes", low=2)
+    labels = jnp.asarray(labels)
+    if labels.ndim != 1 or not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be a 1-d array of integers, got dtype {labels.dtype} and shape {tuple(labels.shape)}")
+    if _checks.is_concrete(labels) and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes - 1}], got range [{int(labels.min())}, {int(labels.max())}]")
+    out = jax.nn.one_hot(labels, num_classes)
+    return out - 1.0 / num_classes if centred else out
+
+
+def accuracy(outputs, labels) -> float:
+    """Share of rows of ``outputs`` (n, c) whose largest entry is at ``labels`` (n,)."""
+    outputs = _checks.as_array(outputs, "outputs", ndim=2)
+    labels = jnp.asarray(labels)
+    if labels.shape != (outputs.shape[0],):
+        raise ValueError(f"labels must have shape ({outputs.shape[0]},), got {tuple(labels.shape)}")
+    return float(jnp.mean(jnp.argmax(outputs, axis=1) == labels))
+
+
+def digits(key, n_train: int = 500):
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes), no download.
+
+    Pixels are centred by the training mean and each image scaled to unit norm.
+    Returns ``(x_train, labels_train, x_test, labels_test)`` with x of shape
+    (n, 64) and integer labels; the split is a random permutation drawn from
+    ``key``. Needs scikit-learn (part of the book's environment).
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("ntkbook.data.digits needs scikit-learn: pip install scikit-learn") from err
+    images, labels = load_digits(return_X_y=True)
+    n_train = _checks.integer(n_train, "n_train", low=1)
+    if n_train >= len(labels):
+        raise ValueError(f"n_train must be below the {len(labels)} available images, got {n_train}")
+    order = jax.random.permutation(key, len(labels))
+    x = jnp.asarray(images, jnp.result_type(float))[order]
+    y = jnp.asarray(labels)[order]
+    x = x - x[:n_train].mean(axis=0)
+    x = x / jnp.linalg.norm(x, axis=1, keepdims=True)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]

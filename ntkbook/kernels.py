@@ -37,6 +37,7 @@ __all__ = [
     "squared_distances",
     "polynomial_features",
     "polynomial_feature_count",
+    "alignment",
 ]
 
 
@@ -156,3 +157,21 @@ def polynomial_features(x, *, degree: int = 2, c: float = 1.0):
 @jax.jit
 def _monomials(z, combos, scale):
     return scale * jnp.prod(z[:, combos], axis=-1)
+
+
+def alignment(k, y) -> jax.Array:
+    """Kernel-target alignment ``<K, Y Y^T>_F / (|K|_F |Y Y^T|_F)`` (Cristianini et al. 2002); scalar in [-1, 1].
+
+    ``k`` is an (n, n) kernel matrix and ``y`` the targets, (n,) or (n, c) (for
+    classification, centred one-hot labels). An alignment of 1 means the kernel
+    is a multiple of the target Gram matrix ``Y Y^T``.
+    """
+    k = _checks.as_array(k, "k", ndim=2)
+    if k.shape[0] != k.shape[1]:
+        raise ValueError(f"k must be a square (n, n) matrix, got shape {tuple(k.shape)}")
+    y = _checks.as_array(y, "y", ndim=(1, 2))
+    if y.shape[0] != k.shape[0]:
+        raise ValueError(f"y must have {k.shape[0]} rows (one per sample), got shape {tuple(y.shape)}")
+    y = y.reshape(y.shape[0], -1).astype(k.dtype)
+    target = y @ y.T
+    return jnp.sum(k * target) / (jnp.linalg.norm(k) * jnp.linalg.norm(target))

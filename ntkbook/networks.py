@@ -64,6 +64,12 @@ class MLP:
       w_std: weight scale, one number or one per dense layer
         (``len(widths) + 1`` of them).
       b_std: bias scale, likewise; ``0`` means no bias parameters at all.
+      parameterization: ``"ntk"`` (default) scales every layer by
+        ``1 / sqrt(fan_in)``; ``"mean_field"`` scales the readout by
+        ``1 / fan_in`` instead (Mei, Montanari, Nguyen 2018; Chizat and Bach
+        2018; the muP readout of Yang and Hu 2021). Then the NTK is O(1/m), a
+        step O(m) is needed for O(1) progress, and with it the hidden features
+        move by O(1): the network learns features instead of training lazily.
 
     Parameters are a list with one dict per dense layer, ``{"w": (fan_in,
     fan_out), "b": (fan_out,)}``; ``"b"`` is absent when that layer's
@@ -75,6 +81,7 @@ class MLP:
     activation: Union[str, Callable] = "relu"
     w_std: Std = 1.0
     b_std: Std = 0.0
+    parameterization: str = "ntk"
 
     def __post_init__(self):
         if isinstance(self.widths, (int, float)) or not hasattr(self.widths, "__iter__"):
@@ -92,6 +99,8 @@ class MLP:
         n = len(widths) + 1
         object.__setattr__(self, "w_std", _per_layer(self.w_std, "w_std", n, low=0.0, strict=True))
         object.__setattr__(self, "b_std", _per_layer(self.b_std, "b_std", n, low=0.0, strict=False))
+        if self.parameterization not in ("ntk", "mean_field"):
+            raise ValueError(f"parameterization must be 'ntk' or 'mean_field', got {self.parameterization!r}")
 
     @property
     def depth(self) -> int:
@@ -126,10 +135,13 @@ class MLP:
                 f"x must have {params[0]['w'].shape[0]} features (the in_dim of params), got shape {tuple(x.shape)}"
             )
         h = x
+        last = len(params) - 1
         for layer, p in enumerate(params):
             if layer > 0:
                 h = self.sigma(h)
-            h = self.w_std[layer] / math.sqrt(p["w"].shape[0]) * (h @ p["w"])
+            fan_in = p["w"].shape[0]
+            scale = 1.0 / fan_in if (layer == last and layer > 0 and self.parameterization == "mean_field") else 1.0 / math.sqrt(fan_in)
+            h = self.w_std[layer] * scale * (h @ p["w"])
             if "b" in p:
                 h = h + self.b_std[layer] * p["b"]
         return h

@@ -324,6 +324,11 @@ def infinite_width(net: MLP, x1, x2=None) -> Kernels:
     """
     if not isinstance(net, MLP):
         raise TypeError(f"net must be an ntkbook.networks.MLP, got {type(net).__name__}")
+    if net.parameterization != "ntk":
+        raise ValueError(
+            f"infinite-width kernels are defined for parameterization='ntk', got {net.parameterization!r} "
+            "(in the mean-field scaling the NTK vanishes like 1/width)"
+        )
     if not isinstance(net.activation, str) or net.activation not in _MOMENTS:
         raise ValueError(
             f"infinite-width kernels need activation in {sorted(_MOMENTS)}, got {net.activation!r}; "

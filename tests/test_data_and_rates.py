@@ -66,3 +66,37 @@ def test_loglog_fit_with_noise_has_lower_r2():
 def test_loglog_fit_bad_inputs(x, y, message):
     with pytest.raises(ValueError, match=message):
         rates.loglog_fit(x, y)
+
+
+def test_one_hot_centred_rows_sum_to_zero():
+    y = data.one_hot(jnp.array([0, 2, 1]), 3)
+    np.testing.assert_allclose(y.sum(axis=1), 0.0, atol=1e-7)
+    np.testing.assert_array_equal(jnp.argmax(y, axis=1), jnp.array([0, 2, 1]))
+    np.testing.assert_array_equal(data.one_hot(jnp.array([1]), 2, centred=False), jnp.array([[0.0, 1.0]]))
+
+
+def test_accuracy():
+    out = jnp.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert data.accuracy(out, jnp.array([1, 0, 0])) == pytest.approx(2 / 3)
+
+
+def test_digits_split_is_normalised(key):
+    x_tr, l_tr, x_te, l_te = data.digits(key, 200)
+    assert x_tr.shape == (200, 64) and x_te.shape == (1597, 64) and l_tr.shape == (200,)
+    np.testing.assert_allclose(jnp.linalg.norm(x_tr, axis=1), 1.0, rtol=1e-6)
+    assert set(np.unique(np.asarray(l_tr))) == set(range(10))
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda k: data.one_hot(jnp.array([0, 3]), 3), ValueError, r"labels must lie in \[0, 2\], got range \[0, 3\]"),
+        (lambda k: data.one_hot(jnp.array([0.5]), 3), TypeError, r"labels must be a 1-d array of integers"),
+        (lambda k: data.one_hot(jnp.array([0]), 1), ValueError, r"num_classes must be an integer >= 2"),
+        (lambda k: data.accuracy(jnp.ones((3, 2)), jnp.ones(2, int)), ValueError, r"labels must have shape \(3,\)"),
+        (lambda k: data.digits(k, 5000), ValueError, r"n_train must be below the 1797 available images, got 5000"),
+    ],
+)
+def test_classification_helpers_bad_inputs(key, call, error, message):
+    with pytest.raises(error, match=message):
+        call(key)

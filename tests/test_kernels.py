@@ -121,3 +121,19 @@ def test_jit_compatible(key):
 def test_bad_inputs_raise_clear_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_alignment_is_one_for_the_target_kernel_and_bounded(key):
+    y = jax.random.normal(key, (12, 3), jnp.float64)
+    assert abs(float(kernels.alignment(y @ y.T, y)) - 1.0) < 1e-12
+    x = jax.random.normal(jax.random.key(1), (12, 4), jnp.float64)
+    a = float(kernels.alignment(kernels.gaussian(x), y))
+    assert -1.0 <= a <= 1.0
+    np.testing.assert_allclose(kernels.alignment(5.0 * kernels.gaussian(x), y), a, rtol=1e-12)  # scale-free
+
+
+def test_alignment_bad_inputs():
+    with pytest.raises(ValueError, match=r"k must be a square \(n, n\) matrix, got shape \(2, 3\)"):
+        kernels.alignment(jnp.ones((2, 3)), jnp.ones(2))
+    with pytest.raises(ValueError, match=r"y must have 2 rows"):
+        kernels.alignment(jnp.eye(2), jnp.ones(3))

@@ -229,3 +229,8 @@ def test_bad_inputs(call, error, message):
     x = jnp.ones((2, 3))
     with pytest.raises(error, match=message):
         call(net, params, x)
+
+
+def test_infinite_width_rejects_mean_field():
+    with pytest.raises(ValueError, match=r"infinite-width kernels are defined for parameterization='ntk', got 'mean_field'"):
+        tangent.infinite_width(networks.MLP(widths=(3,), parameterization="mean_field"), jnp.ones((2, 3)))
