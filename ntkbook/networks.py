@@ -101,6 +101,13 @@ class MLP:
         object.__setattr__(self, "b_std", _per_layer(self.b_std, "b_std", n, low=0.0, strict=False))
         if self.parameterization not in ("ntk", "mean_field"):
             raise ValueError(f"parameterization must be 'ntk' or 'mean_field', got {self.parameterization!r}")
+        if self.parameterization == "mean_field" and self.b_std[-1] > 0:
+            # The readout bias is not divided by the width; under the width-scaled
+            # step that mean-field training needs it would move O(width) per step.
+            raise ValueError(
+                f"parameterization='mean_field' needs no readout bias (b_std[-1] = 0), got b_std={self.b_std}; "
+                "pass b_std=(..., 0.0)"
+            )
 
     @property
     def depth(self) -> int:

@@ -107,15 +107,17 @@ def test_bad_apply_inputs(key):
 
 
 def test_mean_field_readout_is_scaled_by_one_over_width(key):
-    ntk = networks.MLP(widths=(50,), out_dim=2, w_std=1.3, b_std=0.2)
-    mf = networks.MLP(widths=(50,), out_dim=2, w_std=1.3, b_std=0.2, parameterization="mean_field")
+    ntk = networks.MLP(widths=(50,), out_dim=2, w_std=1.3, b_std=(0.2, 0.0))
+    mf = networks.MLP(widths=(50,), out_dim=2, w_std=1.3, b_std=(0.2, 0.0), parameterization="mean_field")
     params = ntk.init(key, 3)
     x = jax.random.normal(jax.random.key(1), (4, 3), jnp.float64)
     hidden = jax.nn.relu(1.3 / math.sqrt(3) * x @ params[0]["w"] + 0.2 * params[0]["b"])
-    np.testing.assert_allclose(mf.apply(params, x), 1.3 / 50 * hidden @ params[1]["w"] + 0.2 * params[1]["b"], rtol=1e-12)
-    np.testing.assert_allclose(ntk.apply(params, x), 1.3 / math.sqrt(50) * hidden @ params[1]["w"] + 0.2 * params[1]["b"], rtol=1e-12)
+    np.testing.assert_allclose(mf.apply(params, x), 1.3 / 50 * hidden @ params[1]["w"], rtol=1e-12)
+    np.testing.assert_allclose(ntk.apply(params, x), 1.3 / math.sqrt(50) * hidden @ params[1]["w"], rtol=1e-12)
 
 
-def test_unknown_parameterization():
+def test_unknown_parameterization_and_mean_field_readout_bias():
     with pytest.raises(ValueError, match=r"parameterization must be 'ntk' or 'mean_field', got 'standard'"):
         networks.MLP(widths=(4,), parameterization="standard")
+    with pytest.raises(ValueError, match=r"parameterization='mean_field' needs no readout bias \(b_std\[-1\] = 0\)"):
+        networks.MLP(widths=(4,), b_std=0.1, parameterization="mean_field")
