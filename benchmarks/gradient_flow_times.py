@@ -59,12 +59,23 @@ def main():
         return jnp.stack([o[0] for o in outs]), jnp.stack([o[1] for o in outs])
 
     (res_b, test_b), t_base = timed(baseline)
-    gap_train = float(jnp.max(jnp.abs((ours.train - y) - res_b)) / jnp.max(jnp.abs(y)))
-    gap_test = float(jnp.max(jnp.abs(ours.test - test_b)) / jnp.max(jnp.abs(test_b)))
+    # float32 expm loses accuracy (and can overflow) once |K t / n| is large; compare
+    # where the baseline is finite and say how often it was not.
+    finite = jnp.all(jnp.isfinite(res_b), axis=1) & jnp.all(jnp.isfinite(test_b), axis=1)
+    scale_test = float(jnp.max(jnp.abs(jnp.where(finite[:, None], test_b, 0.0))))
+    gap_train = float(jnp.max(jnp.where(finite[:, None], jnp.abs((ours.train - y) - res_b), 0.0)) / jnp.max(jnp.abs(y)))
+    gap_test = float(jnp.max(jnp.where(finite[:, None], jnp.abs(ours.test - test_b), 0.0)) / scale_test)
+    per_time = jnp.max(jnp.abs((ours.train - y) - res_b), axis=1) / jnp.max(jnp.abs(y))
+    agree = int(jnp.sum(finite & (per_time < 1e-2)))
     print(f"n_train = {n}, m_test = {m}, {args.times} times, float32, {jax.devices()[0].platform}")
     print(f"one eigendecomposition (ntkbook):  {t_ours:8.2f} s")
     print(f"expm per time point (baseline):    {t_base:8.2f} s")
-    print(f"ratio baseline / ntkbook: {t_base / t_ours:.1f}x; max relative difference train {gap_train:.1e}, test {gap_test:.1e}")
+    print(f"ratio baseline / ntkbook: {t_base / t_ours:.1f}x")
+    print(f"baseline finite at {int(jnp.sum(finite))}/{len(times)} times, within 1e-2 of ntkbook at {agree}/{len(times)}; "
+          f"max relative difference where finite: train {gap_train:.1e}, test {gap_test:.1e}")
+    small = times <= times[len(times) // 2]
+    early = float(jnp.max(jnp.where(small, per_time, 0.0)))
+    print(f"over the first half of the times (|K t / n| moderate): max relative difference {early:.1e}")
 
 
 if __name__ == "__main__":

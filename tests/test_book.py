@@ -45,8 +45,10 @@ def test_chapter_is_stored_with_outputs_and_clean_stderr(path):
             assert out["output_type"] != "error"
             assert not (out["output_type"] == "stream" and out["name"] == "stderr"), "".join(out["text"])
     markdown = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-    for block in ("{prf:theorem}", "{prf:proof}", "{exercise}", "{solution}", "{cite}"):
+    for block in ("{prf:proof}", "{exercise}", "{solution}", "{cite}"):
         assert block in markdown, f"{path.name} has no {block} block"
+    statements = ("{prf:theorem}", "{prf:lemma}", "{prf:proposition}", "{prf:definition}")
+    assert any(s in markdown for s in statements), f"{path.name} states nothing in a sphinx-proof block"
     assert "assert " in "".join("".join(c["source"]) for c in code), "a chapter must assert its claims"
 
 
@@ -66,5 +68,6 @@ def test_clean_build_has_no_warnings(tmp_path):
     for nb in CHAPTERS:
         assert f"notebooks/{nb.stem}.html" in landing_html, f"landing page does not link to {nb.stem}"
         page = (html / "notebooks" / f"{nb.stem}.html").read_text()
-        assert "proof theorem admonition" in page and 'class="reference internal" href="../book/references.html' in page
+        assert re.search(r"proof (theorem|lemma|proposition|definition) admonition", page), f"{nb.stem}: no statement rendered"
+        assert 'class="reference internal" href="../book/references.html' in page, f"{nb.stem}: no citation rendered"
         assert not re.search(r"\{(prf:|cite|exercise|solution)", page), "an unrendered directive leaked into the page"
