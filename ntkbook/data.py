@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from . import _checks
 
-__all__ = ["concentric_circles", "noisy_sine", "one_hot", "accuracy", "digits"]
+__all__ = ["concentric_circles", "noisy_sine", "sphere", "one_hot", "accuracy", "digits"]
 
 
 def concentric_circles(key, n_per_circle: int = 100, *, radii=(1.0, 2.0), noise: float = 0.1):
@@ -35,6 +35,17 @@ def concentric_circles(key, n_per_circle: int = 100, *, radii=(1.0, 2.0), noise:
     x = jnp.stack([radius * jnp.cos(angle), radius * jnp.sin(angle)], axis=1)
     y = jnp.repeat(jnp.array([-1.0, 1.0]), n)
     return x, y
+
+
+def sphere(key, n: int, d: int):
+    """``n`` points drawn uniformly on the unit sphere of R^d; shape (n, d).
+
+    Standard Gaussian vectors divided by their norms (the law is rotation invariant).
+    """
+    n = _checks.integer(n, "n", low=1)
+    d = _checks.integer(d, "d", low=1)
+    x = jax.random.normal(key, (n, d))
+    return x / jnp.linalg.norm(x, axis=1, keepdims=True)
 
 
 def noisy_sine(key, n: int = 20, *, frequency: float = 3.0, noise: float = 0.1, low: float = -1.0, high: float = 1.0):

@@ -7,20 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkbook import convergence, networks, tangent
+from ntkbook import convergence, data, networks, tangent
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_algorithm1 import loop_step  # noqa: E402
 
 
-def sphere(key, n, d):
-    x = jax.random.normal(key, (n, d), jnp.float64)
-    return x / jnp.linalg.norm(x, axis=1, keepdims=True)
-
-
 @pytest.fixture
 def setting():
-    x = sphere(jax.random.key(0), 6, 4)
+    x = data.sphere(jax.random.key(0), 6, 4)
     y = jnp.sin(3 * x[:, 0])
     net = networks.FixedReadoutReLU.create(jax.random.key(1), 40)
     w0 = net.init(jax.random.key(2), 4)["w"]
@@ -48,7 +43,7 @@ def test_grams_are_the_two_layer_kernels(setting):
 
 
 def test_lambda_positive_unless_inputs_are_parallel():
-    x = sphere(jax.random.key(3), 8, 3)
+    x = data.sphere(jax.random.key(3), 8, 3)
     assert convergence.lambda_min(x) > 1e-3
     assert abs(convergence.lambda_min(jnp.concatenate([x, x[:1]]))) < 1e-12
 
@@ -83,7 +78,7 @@ def test_training_records(setting):
 
 
 def test_wide_network_obeys_theorem7():
-    x = sphere(jax.random.key(4), 5, 3)
+    x = data.sphere(jax.random.key(4), 5, 3)
     y = jnp.array([1.0, -1.0, 0.5, 0.0, -0.5])
     lam = convergence.lambda_min(x)
     net = networks.FixedReadoutReLU.create(jax.random.key(5), 4000)

@@ -19,6 +19,12 @@ def test_circles_are_reproducible(key):
     np.testing.assert_array_equal(a, b)
 
 
+def test_sphere_points_have_unit_norm(key):
+    x = data.sphere(key, 50, 7)
+    assert x.shape == (50, 7)
+    np.testing.assert_allclose(jnp.linalg.norm(x, axis=1), 1.0, rtol=1e-6)
+
+
 def test_noisy_sine_sorted_in_range(key):
     x, y = data.noisy_sine(key, 40, low=-2.0, high=2.0)
     assert x.shape == (40, 1) and y.shape == (40,)

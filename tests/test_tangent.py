@@ -6,14 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntkbook import networks, rates, tangent
+from ntkbook import data, networks, rates, tangent
 
 CONFIGS = [(depth, act, b) for depth in (1, 2, 3, 4) for act in ("relu", "erf") for b in (0.0, 0.2)]
-
-
-def unit_points(key, n, d):
-    x = jax.random.normal(key, (n, d), jnp.float64)
-    return x / jnp.linalg.norm(x, axis=1, keepdims=True)
 
 
 def rel_frobenius(a, b):
@@ -25,7 +20,7 @@ def rel_frobenius(a, b):
 
 @pytest.mark.parametrize("depth, activation, b_std", CONFIGS, ids=[f"L{d}-{a}-b{b}" for d, a, b in CONFIGS])
 def test_analytic_ntk_matches_monte_carlo(depth, activation, b_std):
-    x = unit_points(jax.random.key(depth), 6, 5) * jnp.linspace(0.5, 1.5, 6)[:, None]
+    x = data.sphere(jax.random.key(depth), 6, 5) * jnp.linspace(0.5, 1.5, 6)[:, None]
     net = networks.MLP(widths=(1024,) * depth, activation=activation, w_std=1.4, b_std=b_std)
     exact = tangent.infinite_width(net, x)
     mc = tangent.monte_carlo(net, jax.random.key(100 + depth), x, n_samples=32)
@@ -37,7 +32,7 @@ def test_analytic_ntk_matches_monte_carlo(depth, activation, b_std):
 
 
 def test_empirical_ntk_error_falls_with_width():
-    x = unit_points(jax.random.key(7), 6, 4)
+    x = data.sphere(jax.random.key(7), 6, 4)
     widths = [128, 256, 512, 1024, 2048]
     errors = []
     for m in widths:
