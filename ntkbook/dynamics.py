@@ -222,20 +222,22 @@ def _flow(evals, evecs, residual0, k_test_train, f0_test, times, n):
     # Per eigendirection: the residual decays by exp(-lam t / n); the test-side
     # coefficient K^{-1}(I - exp(-K t / n)) is (1 - exp(-lam t / n)) / lam, written
     # with expm1 so that it stays accurate for small lam t and tends to t / n as
-    # lam -> 0. Eigenvalues at rounding level count as 0: at t = inf their
-    # residual component stays and they add nothing to the predictions.
+    # lam -> 0. At finite t every eigenvalue decays at its own rate (rounding makes
+    # tiny ones slightly negative: clip at 0). Only the limit t = inf needs a
+    # cutoff, the pseudo-inverse convention n * eps * lam_max: below it a
+    # direction counts as null, keeps its residual and adds nothing to predictions.
     cutoff = n * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
-    lam = jnp.where(evals > cutoff, evals, 0.0)[None, :]  # (1, n)
+    lam = jnp.maximum(evals, 0.0)[None, :]  # (1, n)
+    lam_inf = jnp.where(evals > cutoff, evals, 0.0)[None, :]
     t = times[:, None]
     inf = jnp.isinf(t)
     finite_t = jnp.where(inf, 0.0, t)
     x = lam * finite_t / n
-    safe_lam = jnp.where(lam > 0, lam, 1.0)
-    decay = jnp.where(inf, (lam == 0).astype(lam.dtype), jnp.exp(-x))  # (T, n)
+    decay = jnp.where(inf, (lam_inf == 0).astype(lam.dtype), jnp.exp(-x))  # (T, n)
     gain = jnp.where(
         inf,
-        jnp.where(lam > 0, 1.0 / safe_lam, 0.0),
-        jnp.where(x < 1e-8, finite_t / n, -jnp.expm1(-x) / safe_lam),
+        jnp.where(lam_inf > 0, 1.0 / jnp.where(lam_inf > 0, lam_inf, 1.0), 0.0),
+        jnp.where(x < 1e-8, finite_t / n, -jnp.expm1(-x) / jnp.where(lam > 0, lam, 1.0)),
     )  # (T, n)
     coeff0 = evecs.T @ residual0  # (n, k)
     train_res = jnp.einsum("ij,tj,jk->tik", evecs, decay, coeff0)
