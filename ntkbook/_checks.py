@@ -115,3 +115,14 @@ def integer(value, name: str, *, low: int) -> int:
     if value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value}")
     return int(value)
+
+
+def record_schedule(num_steps, record_every) -> tuple[int, int]:
+    """Validate a training length and recording interval; return ``(num_records, record_every)``."""
+    num_steps = integer(num_steps, "num_steps", low=1)
+    record_every = integer(record_every, "record_every", low=1)
+    if num_steps % record_every:
+        raise ValueError(
+            f"num_steps must be a multiple of record_every, got num_steps={num_steps}, record_every={record_every}"
+        )
+    return num_steps // record_every, record_every

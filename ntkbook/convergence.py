@@ -216,19 +216,16 @@ def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, r
     if w0.shape != (a.shape[0], x.shape[1]):
         raise ValueError(f"w0 must have shape (m, d) = {(a.shape[0], x.shape[1])}, got {tuple(w0.shape)}")
     eta = _checks.real(eta, "eta", low=0.0)
-    num_steps = _checks.integer(num_steps, "num_steps", low=1)
-    record_every = _checks.integer(record_every, "record_every", low=1)
-    if num_steps % record_every:
-        raise ValueError(f"num_steps must be a multiple of record_every, got num_steps={num_steps}, record_every={record_every}")
+    num_records, record_every = _checks.record_schedule(num_steps, record_every)
     with_claims = radius is not None
     r = _checks.real(radius, "radius", low=0.0) if with_claims else 0.0
     final, (res, move, flips, lam), claims = _train(
         w0, a, x.astype(w0.dtype), y.astype(w0.dtype), jnp.asarray(eta, w0.dtype), jnp.asarray(r, w0.dtype),
-        num_steps // record_every, record_every, with_claims,
+        num_records, record_every, with_claims,
     )
     if not bool(jnp.all(jnp.isfinite(res))):
         raise ValueError(f"gradient descent diverged with eta={eta:g}; the theorem's step is lambda / (4 n^2)")
-    return ConvergenceRun(jnp.arange(num_steps // record_every + 1) * record_every, res, move, flips, lam, claims, final)
+    return ConvergenceRun(jnp.arange(num_records + 1) * record_every, res, move, flips, lam, claims, final)
 
 
 # ------------------------------------------------------------------ the bounds

@@ -29,6 +29,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from . import _checks
+from ._scan import recorded
 from .tangent import _as_matrix_output, _contract, _jacobian
 
 __all__ = [
@@ -94,7 +95,7 @@ def _gd_records(apply_fn, params, params0, x, y, x_test, x_probe, step, num_reco
 
     grad = jax.grad(loss_fn)
 
-    def one_step(_, p):
+    def one_step(p):
         return jax.tree_util.tree_map(lambda w, g: w - step * g, p, grad(p))
 
     def observe(p):
@@ -106,12 +107,8 @@ def _gd_records(apply_fn, params, params0, x, y, x_test, x_probe, step, num_reco
             out["probe_ntk"] = _contract(jac, jac, False)
         return out
 
-    def block(p, _):
-        p = lax.fori_loop(0, record_every, one_step, p)
-        return p, observe(p)
-
-    final, records = lax.scan(block, params, None, length=num_records)
-    return final, records, observe(params)
+    final, initial, records = recorded(one_step, observe, params, num_records, record_every)
+    return final, records, initial
 
 
 def _progress(done, total, width=30):
@@ -156,10 +153,7 @@ def gradient_descent(
     y = _checks.targets(y_train, x.shape[0], "y_train")
     y = y.reshape(y.shape[0], -1).astype(jnp.result_type(*jax.tree_util.tree_leaves(params)))
     x = x.astype(y.dtype)
-    num_steps = _checks.integer(num_steps, "num_steps", low=1)
-    record_every = _checks.integer(record_every, "record_every", low=1)
-    if num_steps % record_every:
-        raise ValueError(f"num_steps must be a multiple of record_every, got num_steps={num_steps}, record_every={record_every}")
+    total, record_every = _checks.record_schedule(num_steps, record_every)
     step = _checks.real(step, "step", low=0.0)
     out_shape = jax.eval_shape(_as_matrix_output(apply_fn), params, x).shape
     if out_shape != y.shape:
@@ -169,7 +163,6 @@ def gradient_descent(
     if progress is None:
         progress = sys.stderr.isatty()
 
-    total = num_steps // record_every
     per_chunk = max(1, math.ceil(total / 20)) if progress else total
     chunks, first, current, done = [], None, params, 0
     while done < total:

@@ -20,9 +20,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
-
 from . import _checks
+from ._scan import recorded
 
 __all__ = [
     "GDPath",
@@ -173,28 +172,17 @@ def _gd_least_squares(a, b, theta0, step, scale, num_records, record_every):
     def loss(theta):
         return 0.5 * scale * jnp.sum((a @ theta - b) ** 2)
 
-    def one_step(_, theta):
+    def one_step(theta):
         return theta - step * scale * (a.T @ (a @ theta - b))
 
-    def block(theta, _):
-        theta = lax.fori_loop(0, record_every, one_step, theta)
-        return theta, (theta, loss(theta))
-
-    final, (thetas, losses) = lax.scan(block, theta0, None, length=num_records)
-    iterates = jnp.concatenate([theta0[None], thetas])
-    return final, iterates, jnp.concatenate([loss(theta0)[None], losses])
+    final, first, (thetas, losses) = recorded(one_step, lambda t: (t, loss(t)), theta0, num_records, record_every)
+    iterates = jnp.concatenate([first[0][None], thetas])
+    return final, iterates, jnp.concatenate([first[1][None], losses])
 
 
 def _run_gd(a, b, theta0, step, scale, num_steps, record_every, what):
-    num_steps = _checks.integer(num_steps, "num_steps", low=1)
-    record_every = _checks.integer(record_every, "record_every", low=1)
-    if num_steps % record_every:
-        raise ValueError(
-            f"num_steps must be a multiple of record_every, got num_steps={num_steps}, "
-            f"record_every={record_every}"
-        )
+    num_records, record_every = _checks.record_schedule(num_steps, record_every)
     step = _checks.real(step, "step", low=0.0)
-    num_records = num_steps // record_every
     final, iterates, losses = _gd_least_squares(
         a, b, theta0, jnp.asarray(step, a.dtype), jnp.asarray(scale, a.dtype), num_records, record_every
     )
