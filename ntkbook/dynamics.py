@@ -30,7 +30,7 @@ from jax.flatten_util import ravel_pytree
 
 from . import _checks
 from ._scan import recorded
-from .tangent import _as_matrix_output, _contract, _jacobian
+from .tangent import _as_matrix_output, _traced_ntk
 
 __all__ = [
     "Trajectory",
@@ -103,8 +103,7 @@ def _gd_records(apply_fn, params, params0, x, y, x_test, x_probe, step, num_reco
         if with_test:
             out["test"] = f(p, x_test)
         if with_probe:
-            jac = _jacobian(apply_fn, p, x_probe)
-            out["probe_ntk"] = _contract(jac, jac, False)
+            out["probe_ntk"] = _traced_ntk(apply_fn, p, x_probe)
         return out
 
     final, initial, records = recorded(one_step, observe, params, num_records, record_every)
@@ -352,8 +351,7 @@ def lazy_training_ratio(apply_fn: Callable, params, x_train, y_train, *, key=Non
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
     x, y = x.astype(dtype), y.reshape(x.shape[0], -1).astype(dtype)
     f = _as_matrix_output(apply_fn)
-    jac = _jacobian(apply_fn, params, x)
-    grad_sq = _contract(jac, jac, False)  # (n, n); diagonal = |grad f(x_i)|**2
+    grad_sq = _traced_ntk(apply_fn, params, x)  # (n, n); diagonal = |grad f(x_i)|**2
     residual = jnp.linalg.norm(f(params, x) - y)
     hess = hessian_norm(apply_fn, params, x, key=key, iterations=iterations)
     return float(jnp.max(hess) * residual / jnp.max(jnp.diag(grad_sq)))

@@ -119,6 +119,13 @@ class MLP:
         """The activation as a function."""
         return ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
 
+    def layer_scale(self, layer: int, fan_in: int) -> float:
+        """The factor multiplying ``h @ W`` in dense layer ``layer`` (0 = first):
+        ``w_std / sqrt(fan_in)``, or ``w_std / fan_in`` for a mean-field readout."""
+        readout = layer == self.depth and layer > 0
+        power = 1.0 if (readout and self.parameterization == "mean_field") else 0.5
+        return self.w_std[layer] / fan_in**power
+
     def init(self, key, in_dim: int) -> list:
         """Draw parameters: all entries i.i.d. N(0, 1) (float32 unless x64 is on)."""
         in_dim = _checks.integer(in_dim, "in_dim", low=1)
@@ -142,13 +149,10 @@ class MLP:
                 f"x must have {params[0]['w'].shape[0]} features (the in_dim of params), got shape {tuple(x.shape)}"
             )
         h = x
-        last = len(params) - 1
         for layer, p in enumerate(params):
             if layer > 0:
                 h = self.sigma(h)
-            fan_in = p["w"].shape[0]
-            scale = 1.0 / fan_in if (layer == last and layer > 0 and self.parameterization == "mean_field") else 1.0 / math.sqrt(fan_in)
-            h = self.w_std[layer] * scale * (h @ p["w"])
+            h = self.layer_scale(layer, p["w"].shape[0]) * (h @ p["w"])
             if "b" in p:
                 h = h + self.b_std[layer] * p["b"]
         return h

@@ -19,6 +19,7 @@ for the erf expectations; Novak et al. (2022) for the Jacobian-free products.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
 from typing import Callable, NamedTuple
@@ -28,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _checks
+from . import _checks, blocks
 from .networks import MLP, num_params
 
 __all__ = [
@@ -77,19 +78,6 @@ class MonteCarloKernels(NamedTuple):
 # --------------------------------------------------------------------------- empirical
 
 
-def _contract(ja, jb, full: bool):
-    """Sum over parameters of J_a J_b^T. Leaves are (b1, k, *p) and (b2, k, *p)."""
-    total = 0.0
-    for la, lb in zip(jax.tree_util.tree_leaves(ja), jax.tree_util.tree_leaves(jb)):
-        la = la.reshape(la.shape[0], la.shape[1], -1)
-        lb = lb.reshape(lb.shape[0], lb.shape[1], -1)
-        if full:
-            total = total + jnp.einsum("akp,blp->abkl", la, lb)
-        else:
-            total = total + jnp.einsum("akp,bkp->ab", la, lb) / la.shape[1]
-    return total
-
-
 def _as_matrix_output(apply_fn):
     """Wrap ``apply_fn`` so that its output is (n, k) even for (n,)-shaped outputs."""
 
@@ -106,38 +94,129 @@ def _single(apply_fn):
     return lambda params, xi: f(params, xi[None])[0]
 
 
+_HIGHEST = lax.Precision.HIGHEST  # float32 contractions in full precision on every backend (no TF32)
+
+
+def _pair_contract(a, b, full: bool):
+    """sum_p a[i, c, p] b[j, c', p]: (n1, n2, k, k) blocks, or the (n1, n2) mean of their diagonals."""
+    if full:
+        return jnp.einsum("akp,blp->abkl", a, b, precision=_HIGHEST)
+    k = a.shape[1]
+    return jnp.dot(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1).T, precision=_HIGHEST) / k
+
+
+@partial(jax.jit, static_argnames="net")
+def _mlp_features(net: MLP, params, x):
+    """Per-example factors of the MLP tangent kernel (Novak et al. 2022, structured derivatives).
+
+    For the dense layer ``z_l = a_l h_l W_l + beta_l b_l`` the gradient of output c
+    in ``W_l`` is the outer product ``a_l h_l(x) delta_{l,c}(x)^T`` with
+    ``delta_{l,c} = d f_c / d z_l``, so
+
+        Theta_{cc'}(x, x') = sum_l (a_l^2 <h_l, h_l'> + beta_l^2) <delta_{l,c}, delta'_{l,c'}>.
+
+    Returns one ``(a_l h_l (n, fan_in), delta_l (n, k, fan_out))`` pair per layer;
+    the layer's ``beta_l^2`` is static and kept by :class:`_StructuredKernel`.
+    """
+    scales, inputs, pre = [], [], []
+    h, last = x, len(params) - 1
+    for layer, p in enumerate(params):
+        if layer > 0:
+            pre.append(h)
+            h = net.sigma(h)
+        a = net.layer_scale(layer, p["w"].shape[0])
+        scales.append(a)
+        inputs.append(a * h)
+        h = jnp.dot(a * h, p["w"], precision=_HIGHEST) + (net.b_std[layer] * p["b"] if "b" in p else 0.0)
+    n, k = x.shape[0], params[-1]["w"].shape[1]
+    delta = jnp.broadcast_to(jnp.eye(k, dtype=h.dtype), (n, k, k))  # d f / d z_L
+    deltas = [delta]
+    for layer in range(last, 0, -1):
+        back = jnp.einsum("nkj,ij->nki", delta, scales[layer] * params[layer]["w"], precision=_HIGHEST)
+        z = pre[layer - 1]
+        slope = jax.jvp(net.sigma, (z,), (jnp.ones_like(z),))[1]  # sigma'(z), elementwise
+        delta = back * slope[:, None, :]
+        deltas.append(delta)
+    return list(zip(inputs, deltas[::-1]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _StructuredKernel:
+    """Tile of the structured MLP tangent kernel from two blocks of :func:`_mlp_features`."""
+
+    bias_sq: tuple  # beta_l^2 per layer (0 for layers without bias)
+    full: bool
+
+    def __call__(self, a, b):
+        b = a if b is None else b
+        total = 0.0
+        for (ua, da), (ub, db), beta_sq in zip(a, b, self.bias_sq):
+            gram = jnp.dot(ua, ub.T, precision=_HIGHEST) + beta_sq
+            if self.full:
+                gram = gram[:, :, None, None]
+            total = total + gram * _pair_contract(da, db, self.full)
+        return total
+
+
+@dataclasses.dataclass(frozen=True)
+class _JacobianKernel:
+    """Tile of J(a) J(b)^T from per-example Jacobian blocks (leaves (n, k, *p))."""
+
+    full: bool
+
+    def __call__(self, ja, jb):
+        jb = ja if jb is None else jb
+        flat = lambda leaf: leaf.reshape(leaf.shape[0], leaf.shape[1], -1)
+        pairs = zip(jax.tree_util.tree_leaves(ja), jax.tree_util.tree_leaves(jb))
+        return sum(_pair_contract(flat(la), flat(lb), self.full) for la, lb in pairs)
+
+
 @partial(jax.jit, static_argnames=("apply_fn",))
 def _jacobian(apply_fn, params, x):
-    """Per-example Jacobians, leaves (b, k, *p): one reverse pass per output of each
-    example, instead of reverse passes through the whole block."""
+    """Per-example Jacobians, leaves (n, k, *p): one reverse pass per output of each example."""
     return jax.vmap(jax.jacrev(_single(apply_fn)), in_axes=(None, 0))(params, x)
 
 
-@partial(jax.jit, static_argnames=("full",))
-def _contract_jit(ja, jb, full):
-    return _contract(ja, jb, full)
+@dataclasses.dataclass(frozen=True)
+class _ProductsKernel:
+    """Tile of Theta without any Jacobian: for each input of ``xb`` pull back its k output
+    directions (vjp) and push them through ``xa`` (jvp) (Novak et al. 2022, NTK-vector products)."""
+
+    apply_fn: Callable
+    full: bool
+    chunk: int
+
+    def __call__(self, xa, xb, params):
+        xb = xa if xb is None else xb
+        f, g = _as_matrix_output(self.apply_fn), _single(self.apply_fn)
+
+        def row(xj):
+            out, vjp = jax.vjp(lambda p: g(p, xj), params)
+            tangents = jax.vmap(vjp)(jnp.eye(out.shape[0], dtype=out.dtype))[0]  # k tangents
+            push = lambda t: jax.jvp(lambda p: f(p, xa), (params,), (t,))[1]
+            return jax.vmap(push)(tangents)  # (k_b, na, k_a)
+
+        blocks = lax.map(row, xb, batch_size=self.chunk).transpose(2, 0, 3, 1)  # (na, nb, k_a, k_b)
+        return blocks if self.full else jnp.trace(blocks, axis1=2, axis2=3) / blocks.shape[-1]
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "full", "chunk"))
-def _products_block(apply_fn, params, xa, xb, full, chunk):
-    """Theta on one block without forming a Jacobian of the block: for each input of
-    ``xb`` pull back the k output directions (vjp), push them through ``xa`` (jvp)."""
-    f, g = _as_matrix_output(apply_fn), _single(apply_fn)
-
-    def row(xj):
-        out, vjp = jax.vjp(lambda p: g(p, xj), params)
-        tangents = jax.vmap(vjp)(jnp.eye(out.shape[0], dtype=out.dtype))[0]  # k tangents
-        push = lambda t: jax.jvp(lambda p: f(p, xa), (params,), (t,))[1]
-        return jax.vmap(push)(tangents)  # (k_b, na, k_a)
-
-    cols = lax.map(row, xb, batch_size=chunk)  # (nb, k_b, na, k_a)
-    blocks = cols.transpose(2, 0, 3, 1)  # (na, nb, k_a, k_b)
-    k = blocks.shape[-1]
-    return blocks if full else jnp.trace(blocks, axis1=2, axis2=3) / k
+def _traced_ntk(apply_fn, params, x):
+    """(n, n) Theta(x, x) as one traceable expression, for use inside jitted loops:
+    structured for an ``MLP.apply``, else a Jacobian contraction."""
+    net = _mlp_of(apply_fn)
+    if net is not None:
+        return _StructuredKernel(_bias_squares(net, params), False)(_mlp_features(net, params, x), None)
+    return _JacobianKernel(False)(_jacobian(apply_fn, params, x), None)
 
 
-def _pad_rows(x, size):
-    return x if x.shape[0] == size else jnp.concatenate([x, jnp.zeros((size - x.shape[0],) + x.shape[1:], x.dtype)])
+def _bias_squares(net: MLP, params) -> tuple:
+    return tuple(float(net.b_std[i]) ** 2 if "b" in p else 0.0 for i, p in enumerate(params))
+
+
+def _mlp_of(apply_fn):
+    """The :class:`MLP` whose bound ``apply`` this is, or None."""
+    owner = getattr(apply_fn, "__self__", None)
+    return owner if isinstance(owner, MLP) and getattr(apply_fn, "__func__", None) is MLP.apply else None
 
 
 def empirical_ntk(
@@ -149,6 +228,7 @@ def empirical_ntk(
     method: str = "auto",
     batch_size: int | None = None,
     full_outputs: bool = False,
+    devices=None,
 ):
     """Empirical (finite-width) tangent kernel of ``apply_fn`` at ``params``.
 
@@ -159,25 +239,36 @@ def empirical_ntk(
         dataclass such as :class:`ntkbook.networks.MLP`).
       params: any pytree of arrays.
       x1, x2: inputs (n1, d) and (n2, d); ``x2=None`` means ``x1``.
-      method: ``"auto"`` (default) uses ``"jacobian"`` when the Jacobians of
-        all inputs fit in 512 MiB and ``"products"`` otherwise.
-        ``"jacobian"`` contracts per-block Jacobians (memory
-        ~ 2 * batch_size * k * P numbers); ``"products"`` never forms a block
-        Jacobian: for each input of ``x2`` it pulls back its k output
-        directions (vjp) and pushes them through ``x1`` (jvp), holding
-        ~ k * P numbers per input in flight (Novak et al. 2022, "NTK-vector
-        products").
-      batch_size: rows of x1 and x2 per block; by default chosen so that the
-        Jacobian blocks fit in 512 MiB.
+      method:
+        ``"structured"`` (for ``MLP.apply`` only) never differentiates through
+        the network as a whole: per layer it forms the Gram matrix of the
+        layer's inputs and that of the back-propagated signals and multiplies
+        them entrywise (Novak et al. 2022, "Fast Finite Width Neural Tangent
+        Kernel", structured derivatives). Cost O(n^2 * width) per layer,
+        memory O(n * k * width) besides the result.
+        ``"jacobian"`` forms all per-example Jacobians (n1 + n2) x k x P
+        numbers, then contracts them in tiles.
+        ``"products"`` forms no Jacobian: per input of ``x2`` it pulls back
+        the k output directions (vjp) and pushes them through ``x1`` (jvp).
+        ``"auto"`` (default): ``"structured"`` for an ``MLP.apply``, else
+        ``"jacobian"`` when the Jacobians fit in 512 MiB, else ``"products"``.
+      batch_size: examples per tile of the kernel matrix (see
+        :func:`ntkbook.blocks.kernel_matrix`); by default 2048 for the
+        structured and Jacobian paths and, for the products path, as many
+        as keep two tiles' Jacobian-sized tangents within 512 MiB.
       full_outputs: return (n1, n2, k, k) blocks instead of the (n1, n2) mean
         of their diagonals.
+      devices: devices to spread the tiles over (default ``jax.devices()``).
 
     Returns: (n1, n2) or (n1, n2, k, k) array in the dtype of the parameters.
     """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
-    if method not in ("auto", "jacobian", "products"):
-        raise ValueError(f"method must be 'auto', 'jacobian' or 'products', got {method!r}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    net = _mlp_of(apply_fn)
+    if method == "structured" and net is None:
+        raise ValueError(f"method='structured' needs apply_fn to be the apply of an ntkbook.networks.MLP, got {apply_fn!r}")
     symmetric = x2 is None
     x1, x2 = _checks.point_pair(x1, x2)
     leaves = jax.tree_util.tree_leaves(params)
@@ -188,43 +279,28 @@ def empirical_ntk(
     out = jax.eval_shape(apply_fn, params, x1[:1])
     k = int(np.prod(out.shape[1:], dtype=int))
     per_row = k * num_params(params) * jnp.dtype(dtype).itemsize  # bytes of one input's Jacobian
-    rows = x1.shape[0] + (0 if symmetric else x2.shape[0])
     if method == "auto":
-        method = "jacobian" if rows * per_row <= _DEFAULT_MEMORY else "products"
+        rows = x1.shape[0] + (0 if symmetric else x2.shape[0])
+        method = "structured" if net is not None else "jacobian" if rows * per_row <= _DEFAULT_MEMORY else "products"
     if batch_size is None:
-        batch_size = int(max(1, min(max(x1.shape[0], x2.shape[0]), _DEFAULT_MEMORY // (2 * per_row))))
+        batch_size = 2048 if method != "products" else int(max(1, min(2048, _DEFAULT_MEMORY // (2 * per_row))))
     batch_size = _checks.integer(batch_size, "batch_size", low=1)
-    n1, n2 = x1.shape[0], x2.shape[0]
-    b1, b2 = min(batch_size, n1), min(batch_size, n2)
-    starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
-    shape = (n1, n2, k, k) if full_outputs else (n1, n2)
-    result = np.zeros(shape, dtype=dtype)
+    tiles = partial(blocks.kernel_matrix, block_size=batch_size, devices=devices)
 
+    if method == "structured":
+        bias_sq = _bias_squares(net, params)
+        f1 = _mlp_features(net, params, x1)
+        f2 = None if symmetric else _mlp_features(net, params, x2)
+        return tiles(_StructuredKernel(bias_sq, full_outputs), f1, f2)
     if method == "jacobian":
-        jac = lambda x, b: _jacobian(apply_fn, params, _pad_rows(x, b))
-        for i in starts1:
-            ja = jac(x1[i : i + b1], b1)
-            for j in starts2:
-                if symmetric and j < i:
-                    continue
-                jb = ja if (symmetric and j == i) else jac(x2[j : j + b2], b2)
-                block = np.asarray(_contract_jit(ja, jb, full_outputs))
-                result[i : i + b1, j : j + b2] = block[: min(b1, n1 - i), : min(b2, n2 - j)]
-    else:
-        chunk = max(1, min(b2, 64 // k or 1))
-        for i in starts1:
-            xa = _pad_rows(x1[i : i + b1], b1)
-            for j in starts2:
-                if symmetric and j < i:
-                    continue
-                xb = _pad_rows(x2[j : j + b2], b2)
-                block = np.asarray(_products_block(apply_fn, params, xa, xb, full_outputs, chunk))
-                result[i : i + b1, j : j + b2] = block[: min(b1, n1 - i), : min(b2, n2 - j)]
-    if symmetric:  # only blocks on or above the diagonal were computed
-        lower = np.tril(np.ones((n1, n1), dtype=bool), -1)
-        swapped = result.transpose((1, 0, 3, 2)) if full_outputs else result.T
-        result[lower] = swapped[lower]
-    return jnp.asarray(result)
+        j1 = _jacobian(apply_fn, params, x1)
+        j2 = None if symmetric else _jacobian(apply_fn, params, x2)
+        return tiles(_JacobianKernel(full_outputs), j1, j2)
+    chunk = max(1, min(batch_size, 64 // k or 1))
+    return tiles(_ProductsKernel(apply_fn, full_outputs, chunk), x1, None if symmetric else x2, args=(params,))
+
+
+_METHODS = ("auto", "structured", "jacobian", "products")
 
 
 # --------------------------------------------------------------------------- infinite width
@@ -249,7 +325,7 @@ def angles(x1, x2=None):
 def _angles(a, b, symmetric):
     na, nb = jnp.linalg.norm(a, axis=1), jnp.linalg.norm(b, axis=1)
     cos = _safe_cos(a @ b.T, na[:, None] * nb[None, :], symmetric)
-    return jnp.arccos(cos)
+    return _arccos(cos)
 
 
 def _safe_cos(dot, norm, symmetric):
@@ -267,22 +343,44 @@ def coactivation_probability(x1, x2=None):
     return (jnp.pi - angles(x1, x2)) / (2 * jnp.pi)
 
 
+# Hastings' minimax polynomial for arccos on [0, 1] (Abramowitz and Stegun 4.4.46),
+# |error| <= 2e-8: below float32 resolution, and ~10x cheaper than XLA's arccos.
+_ACOS_COEFFS = (-0.0012624911, 0.0066700901, -0.0170881256, 0.0308918810,
+                -0.0501743046, 0.0889789874, -0.2145988016, 1.5707963050)
+
+
+def _arccos(c):
+    """arccos for c in [-1, 1]: the polynomial in float32 and below, ``jnp.arccos`` in float64."""
+    if jnp.finfo(c.dtype).bits > 32:
+        return jnp.arccos(c)
+    a = jnp.abs(c)
+    poly = _ACOS_COEFFS[0]
+    for coeff in _ACOS_COEFFS[1:]:
+        poly = poly * a + coeff
+    acos_a = poly * jnp.sqrt(1 - a)
+    return jnp.where(c < 0, jnp.pi - acos_a, acos_a)
+
+
 def _relu_moments(s11, s12, s22, symmetric):
     """E[relu(u) relu(v)] and E[relu'(u) relu'(v)] for (u, v) centred Gaussian with
-    covariance [[s11, s12], [s12, s22]] (arc-cosine kernels of degree 1 and 0)."""
-    norm = jnp.sqrt(s11[:, None] * s22[None, :])
-    theta = jnp.arccos(_safe_cos(s12, norm, symmetric))
-    e_act = norm * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta)) / (2 * jnp.pi)
-    e_der = (jnp.pi - theta) / (2 * jnp.pi)
+    covariance [[s11, s12], [s12, s22]] (arc-cosine kernels of degree 1 and 0).
+    One arccos per entry; sin(theta) = sqrt((1 - cos)(1 + cos)) keeps relative accuracy near cos = 1."""
+    norm = jnp.sqrt(s11)[:, None] * jnp.sqrt(s22)[None, :]
+    cos = _safe_cos(s12, norm, symmetric)
+    rest = jnp.pi - _arccos(cos)  # pi - theta
+    sin = jnp.sqrt((1 - cos) * (1 + cos))
+    e_act = norm * (sin + rest * cos) / (2 * jnp.pi)
+    e_der = rest / (2 * jnp.pi)
     return e_act, e_der, s11 / 2, s22 / 2
 
 
 def _erf_moments(s11, s12, s22, symmetric):
     """E[erf(u) erf(v)] and E[erf'(u) erf'(v)] in closed form (Williams 1997)."""
     d11, d22 = 1 + 2 * s11, 1 + 2 * s22
-    prod = d11[:, None] * d22[None, :]
-    e_act = 2 / jnp.pi * jnp.arcsin(jnp.clip(2 * s12 / jnp.sqrt(prod), -1.0, 1.0))
-    e_der = 4 / jnp.pi / jnp.sqrt(jnp.maximum(prod - 4 * s12**2, jnp.finfo(s12.dtype).tiny))
+    inv = (1 / jnp.sqrt(d11))[:, None] * (1 / jnp.sqrt(d22))[None, :]
+    ratio = jnp.clip(2 * s12 * inv, -1.0, 1.0)
+    e_act = 2 / jnp.pi * (jnp.pi / 2 - _arccos(ratio))  # arcsin
+    e_der = 4 / jnp.pi * inv / jnp.sqrt(jnp.maximum((1 - ratio) * (1 + ratio), jnp.finfo(s12.dtype).tiny))
     diag = lambda s: 2 / jnp.pi * jnp.arcsin(2 * s / (1 + 2 * s))
     return e_act, e_der, diag(s11), diag(s22)
 
@@ -290,26 +388,44 @@ def _erf_moments(s11, s12, s22, symmetric):
 _MOMENTS = {"relu": _relu_moments, "erf": _erf_moments}
 
 
-@partial(jax.jit, static_argnames=("activation", "w_std", "b_std", "symmetric"))
-def _recursion(x1, x2, activation, w_std, b_std, symmetric):
-    d = x1.shape[1]
-    w, b = w_std[0] ** 2, b_std[0] ** 2
-    s12 = w * (x1 @ x2.T) / d + b
-    s11 = w * jnp.sum(x1**2, 1) / d + b
-    s22 = w * jnp.sum(x2**2, 1) / d + b
-    ntk = s12
-    moments = _MOMENTS[activation]
-    for w_l, b_l in zip(w_std[1:], b_std[1:]):
-        w, b = w_l**2, b_l**2
-        e_act, e_der, e11, e22 = moments(s11, s12, s22, symmetric)
-        s12 = w * e_act + b
-        ntk = s12 + w * e_der * ntk
-        s11, s22 = w * e11 + b, w * e22 + b
-    return Kernels(nngp=s12, ntk=ntk)
+@dataclasses.dataclass(frozen=True)
+class _InfiniteWidthKernel:
+    """Tile of the NNGP and NTK of an MLP (the recursion of :func:`infinite_width`).
+
+    After the input Gram matrix every step is entrywise, so XLA fuses all layers
+    into one pass over the tile."""
+
+    activation: str
+    w_std: tuple
+    b_std: tuple
+    get: str | None  # "nngp", "ntk" or None for both
+
+    def __call__(self, x1, x2):
+        symmetric = x2 is None
+        x2 = x1 if symmetric else x2
+        d = x1.shape[1]
+        w, b = self.w_std[0] ** 2, self.b_std[0] ** 2
+        s12 = w * jnp.dot(x1, x2.T, precision=_HIGHEST) / d + b
+        s11 = w * jnp.sum(x1**2, 1) / d + b
+        s22 = w * jnp.sum(x2**2, 1) / d + b
+        ntk = s12
+        moments = _MOMENTS[self.activation]
+        for w_l, b_l in zip(self.w_std[1:], self.b_std[1:]):
+            w, b = w_l**2, b_l**2
+            e_act, e_der, e11, e22 = moments(s11, s12, s22, symmetric)
+            s12 = w * e_act + b
+            ntk = s12 + w * e_der * ntk
+            s11, s22 = w * e11 + b, w * e22 + b
+        # one output lets XLA fuse the whole chain; asking for both makes it
+        # evaluate the chain twice (about 2x the time)
+        return {"nngp": s12, "ntk": ntk}[self.get] if self.get else Kernels(nngp=s12, ntk=ntk)
 
 
-def infinite_width(net: MLP, x1, x2=None) -> Kernels:
+def infinite_width(net: MLP, x1, x2=None, *, get: str | None = None, block_size: int = 4096, devices=None):
     """NNGP and NTK of ``net`` in the limit of infinite widths; each (n1, n2).
+
+    Returns :class:`Kernels` ``(nngp, ntk)``, or only the (n1, n2) array named by
+    ``get="nngp"`` or ``get="ntk"``; asking for one kernel costs about half as much.
 
     The recursion of Jacot et al. (2018), Theorem 1, in the parameterisation of
     :class:`ntkbook.networks.MLP` (per-layer ``w_std``, ``b_std``):
@@ -321,6 +437,10 @@ def infinite_width(net: MLP, x1, x2=None) -> Kernels:
     with (u, v) ~ N(0, Sigma_l restricted to {x, x'}). ReLU uses the arc-cosine
     formulas, erf its arcsine closed form. For bias-free ReLU networks a
     zero input gives kernel 0, the continuous limit.
+
+    Computed in tiles of at most ``block_size`` x ``block_size`` entries, spread
+    over ``devices`` (default all), by :func:`ntkbook.blocks.kernel_matrix`:
+    memory beyond the result is a few tiles, so n = 20,000 fits in float32.
     """
     if not isinstance(net, MLP):
         raise TypeError(f"net must be an ntkbook.networks.MLP, got {type(net).__name__}")
@@ -334,9 +454,12 @@ def infinite_width(net: MLP, x1, x2=None) -> Kernels:
             f"infinite-width kernels need activation in {sorted(_MOMENTS)}, got {net.activation!r}; "
             "use monte_carlo for other activations"
         )
+    if get not in (None, "nngp", "ntk"):
+        raise ValueError(f"get must be None, 'nngp' or 'ntk', got {get!r}")
     symmetric = x2 is None
     a, b = _checks.point_pair(x1, x2)
-    return _recursion(a, b, net.activation, net.w_std, net.b_std, symmetric)
+    kernel = _InfiniteWidthKernel(net.activation, net.w_std, net.b_std, get)
+    return blocks.kernel_matrix(kernel, a, None if symmetric else b, block_size=block_size, devices=devices)
 
 
 def two_layer_relu(x1, x2=None) -> TwoLayerNTK:
@@ -357,7 +480,7 @@ def two_layer_relu(x1, x2=None) -> TwoLayerNTK:
 def _two_layer_relu(a, b, symmetric):
     na, nb = jnp.linalg.norm(a, axis=1), jnp.linalg.norm(b, axis=1)
     dot, norm = a @ b.T, na[:, None] * nb[None, :]
-    theta = jnp.arccos(_safe_cos(dot, norm, symmetric))
+    theta = _arccos(_safe_cos(dot, norm, symmetric))
     part_a = dot * (jnp.pi - theta) / (2 * jnp.pi)
     part_b = norm * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta)) / (2 * jnp.pi)
     return TwoLayerNTK(a=part_a, b=part_b)

@@ -93,6 +93,55 @@ def test_jacobian_and_products_paths_agree(key, out_dim):
         np.testing.assert_allclose(mean_diag, jnp.trace(ref, axis1=2, axis2=3) / out_dim, rtol=1e-12)
 
 
+# every activation at every depth; biases and output widths alternate so that each
+# combination of (activation, bias) and (depth, outputs) occurs; mean-field readouts too
+STRUCTURED = [
+    (depth, act, (depth + i) % 2 * 0.3, 1 + 2 * (i % 2), "ntk")
+    for depth in (0, 1, 3)
+    for i, act in enumerate(("relu", "erf", "tanh"))
+] + [(1, "relu", 0.0, 3, "mean_field"), (3, "erf", 0.0, 1, "mean_field"), (0, "relu", 0.3, 3, "ntk"), (3, "tanh", 0.3, 3, "ntk")]
+
+
+@pytest.mark.parametrize("dtype, tol", [(jnp.float32, 1e-5), (jnp.float64, 1e-10)], ids=["f32", "f64"])
+@pytest.mark.parametrize("depth, activation, b_std, out_dim, par", STRUCTURED, ids=["-".join(map(str, c)) for c in STRUCTURED])
+def test_structured_ntk_equals_autodiff(depth, activation, b_std, out_dim, par, dtype, tol):
+    sigma = jnp.tanh if activation == "tanh" else activation  # a callable: derivative by jvp
+    net = networks.MLP(widths=(24, 17, 20)[:depth], out_dim=out_dim, activation=sigma, w_std=1.3, b_std=b_std, parameterization=par)
+    params = jax.tree_util.tree_map(lambda p: p.astype(dtype), net.init(jax.random.key(depth), 5))
+    x1 = jax.random.normal(jax.random.key(1), (9, 5), dtype)
+    x2 = jax.random.normal(jax.random.key(2), (4, 5), dtype)
+    for args in ((x1,), (x1, x2)):
+        ref = tangent.empirical_ntk(net.apply, params, *args, method="jacobian", full_outputs=True)
+        got = tangent.empirical_ntk(net.apply, params, *args, method="structured", full_outputs=True, batch_size=4)
+        assert got.dtype == dtype
+        assert float(jnp.max(jnp.abs(got - ref)) / jnp.max(jnp.abs(ref))) < tol
+        mean_diag = tangent.empirical_ntk(net.apply, params, *args)  # auto picks the structured path
+        np.testing.assert_allclose(mean_diag, jnp.trace(ref, axis1=2, axis2=3) / out_dim, rtol=10 * tol, atol=10 * tol * float(jnp.max(jnp.abs(ref))))
+
+
+def test_structured_needs_an_mlp(key):
+    with pytest.raises(ValueError, match=r"method='structured' needs apply_fn to be the apply of an ntkbook.networks.MLP"):
+        tangent.empirical_ntk(lambda p, x: x @ p, jnp.ones((2, 1)), jnp.ones((3, 2)), method="structured")
+
+
+def test_float32_arccos_polynomial():
+    c = jnp.linspace(-1.0, 1.0, 200_001, dtype=jnp.float32)
+    exact = np.arccos(np.asarray(c, np.float64))
+    assert np.max(np.abs(np.asarray(tangent._arccos(c), np.float64) - exact)) < 1e-6
+    assert float(tangent._arccos(jnp.float32(1.0))) == 0.0
+
+
+def test_infinite_width_get_one_kernel():
+    x = jax.random.normal(jax.random.key(4), (11, 3), jnp.float64)
+    net = networks.MLP(widths=(1, 1), activation="erf", w_std=1.2, b_std=0.3)
+    both = tangent.infinite_width(net, x)
+    np.testing.assert_array_equal(tangent.infinite_width(net, x, get="ntk"), both.ntk)
+    np.testing.assert_array_equal(tangent.infinite_width(net, x, get="nngp"), both.nngp)
+    np.testing.assert_allclose(tangent.infinite_width(net, x, block_size=4).ntk, both.ntk, rtol=1e-14)
+    with pytest.raises(ValueError, match=r"get must be None, 'nngp' or 'ntk', got 'both'"):
+        tangent.infinite_width(net, x, get="both")
+
+
 def test_empirical_ntk_is_the_explicit_jacobian_product(key):
     net = networks.MLP(widths=(6,), activation="relu", b_std=0.5)
     params = net.init(key, 2)
@@ -209,7 +258,7 @@ def test_float32_analytic_close_to_float64():
         (lambda n, p, x: tangent.infinite_width(n, x.at[0, 0].set(jnp.nan)), ValueError, r"x1 must be finite, got 1 NaN"),
         (lambda n, p, x: tangent.infinite_width(networks.MLP(widths=(3,), activation=jnp.tanh), x), ValueError, r"infinite-width kernels need activation in \['erf', 'relu'\]"),
         (lambda n, p, x: tangent.infinite_width("mlp", x), TypeError, r"net must be an ntkbook.networks.MLP, got str"),
-        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, method="fast"), ValueError, r"method must be 'auto', 'jacobian' or 'products', got 'fast'"),
+        (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, method="fast"), ValueError, r"method must be one of \('auto', 'structured', 'jacobian', 'products'\), got 'fast'"),
         (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
         (lambda n, p, x: tangent.empirical_ntk(None, p, x), TypeError, r"apply_fn must be a callable"),
         (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, jnp.ones((2, 4))), ValueError, r"same number of features"),
