@@ -18,7 +18,7 @@ CHROMIUM ?= /usr/bin/chromium
 # for the tests so the comparison is like for like.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: book test execute lock clean chromium
+.PHONY: book test homework execute lock clean chromium
 
 $(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,11 +39,16 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium (or set CHROMIUM=/path)"; exit 1; fi; }
 
-book: $(STAMP) $(MATHJAX)
+# Student notebooks and autograder zips from the masters in notebooks/homework/
+# (otter-grader, offline); the site links the student notebooks.
+homework: $(STAMP)
+	$(BIN)/python notebooks/homework/build.py
+
+book: $(STAMP) $(MATHJAX) homework
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-test: $(STAMP) $(MATHJAX) chromium
+test: $(STAMP) $(MATHJAX) homework chromium
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 # Re-execute every chapter and store its outputs (run after editing a notebook).
