@@ -7,8 +7,6 @@ cross-reference or directive fails the tests.
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from html.parser import HTMLParser
 from pathlib import Path
@@ -24,6 +23,8 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
 import yaml
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
@@ -84,7 +85,6 @@ def server(built_site):
 @pytest.fixture(scope="module")
 def browser():
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium"
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
@@ -104,16 +104,22 @@ BROKEN_IMAGES = """() => Array.from(document.images)
 
 
 def open_page(browser, url):
-    """Load a page, wait for MathJax if the page uses it; return the page and every URL it requested."""
+    """Load a page and let MathJax finish if the page uses it.
+    Returns the page, every URL it requested, and failed requests."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    requests = []
+    requests, failed = [], []
     page.on("request", lambda r: requests.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
     page.goto(url, wait_until="load")
     if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
-        page.evaluate("() => MathJax.startup.promise")
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=15_000)
+            page.evaluate("() => MathJax.startup.promise")
+        except PlaywrightError:
+            pass  # reported below as untypeset math
     page.wait_for_load_state("networkidle")
-    return page, requests
+    return page, requests, failed
 
 
 def test_every_page_renders_offline(built_site, server, browser):
@@ -128,8 +134,8 @@ def test_every_page_renders_offline(built_site, server, browser):
             if not (path.parent / redirect.group(1)).exists():
                 failures.append(f"{rel}: redirects to missing {redirect.group(1)}")
             continue
-        page, requests = open_page(browser, server + rel)
-        problems = []
+        page, requests, failed = open_page(browser, server + rel)
+        problems = [f"request failed: {f}" for f in failed]
         outside = [u for u in requests if urlparse(u).scheme in ("http", "https") and urlparse(u).hostname != "127.0.0.1"]
         problems += [f"request outside 127.0.0.1: {u}" for u in outside]
         problems += [f"image not loaded: {src}" for src in page.evaluate(BROKEN_IMAGES)]
