@@ -38,6 +38,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+BOOK_TITLE = yaml.safe_load((ROOT / "_config.yml").read_text())["title"]
 SKIP_DIRS = {"_static", "_sources", "_images", "mathjax", "_sphinx_design_static"}
 DIRECTIVE = re.compile(r"[`:]{3,}\{(prf:\w+|exercise|solution)\}")
 
@@ -139,6 +140,11 @@ def test_every_page_renders_offline(built_site, server, browser):
         outside = [u for u in requests if urlparse(u).scheme in ("http", "https") and urlparse(u).hostname != "127.0.0.1"]
         problems += [f"request outside 127.0.0.1: {u}" for u in outside]
         problems += [f"image not loaded: {src}" for src in page.evaluate(BROKEN_IMAGES)]
+        title = page.title()  # "<page> — <book>"
+        if not (title.endswith(BOOK_TITLE) and len(title) > len(BOOK_TITLE) + 3):
+            problems.append(f"title {title!r} does not name the page and the book")
+        if page.locator('link[rel="icon"]').count() != 1:
+            problems.append("no favicon link")
         raw = path.read_text()
         text = page.evaluate(VISIBLE_TEXT)
         if 'class="math' in raw:
