@@ -41,8 +41,11 @@ chromium:
 
 # Student notebooks and autograder zips from the masters in notebooks/homework/
 # (otter-grader, offline); the site links the student notebooks.
-homework: $(STAMP)
+HOMEWORK := _build/homework/.built
+homework: $(HOMEWORK)
+$(HOMEWORK): $(STAMP) notebooks/homework/build.py $(wildcard notebooks/homework/hw*.ipynb)
 	$(BIN)/python notebooks/homework/build.py
+	touch $@
 
 book: $(STAMP) $(MATHJAX) homework
 	rm -rf _build/html _build/.doctrees
