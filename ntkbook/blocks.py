@@ -6,7 +6,9 @@ row blocks of ``block_size`` inputs. The row blocks are sharded over a 1-D
 default: several GPUs, a TPU host, or CPU devices made with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``); each device walks its
 row blocks and, inside each, the column blocks, so only one block x block tile
-of temporaries is alive per device. The result stays sharded by rows.
+of temporaries is alive per device. The result stays sharded by rows when n1
+is a multiple of the number of devices; otherwise JAX cannot split it evenly
+and it comes back replicated.
 
 The inputs need not be plain arrays: ``x1`` and ``x2`` may be pytrees of
 per-example arrays (leading axis = example), for instance the per-layer
@@ -115,7 +117,8 @@ def kernel_matrix(
       block_size: examples per block; tiles are at most block_size x block_size.
       devices: devices to spread the row blocks over; default ``jax.devices()``.
 
-    Returns: pytree like ``kernel_fn``'s output, leaves (n1, n2, ...), sharded by rows.
+    Returns: pytree like ``kernel_fn``'s output, leaves (n1, n2, ...), sharded by
+    rows (replicated when n1 is not a multiple of the number of devices).
     """
     if not callable(kernel_fn):
         raise TypeError(f"kernel_fn must be callable as kernel_fn(a, b, *args), got {type(kernel_fn).__name__}")

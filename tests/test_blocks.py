@@ -85,8 +85,10 @@ MULTI_DEVICE = textwrap.dedent(
     params = net.init(jax.random.key(0), 6)
     x = jax.random.normal(jax.random.key(1), (45, 6))
     y = jax.random.normal(jax.random.key(2), (30, 6))
+    even = tangent.infinite_width(net, x[:44], get="ntk", block_size=11)  # 4 row blocks
     out = {
         "devices": np.array(len(jax.devices())),
+        "shards": np.array(len(even.sharding.device_set)),
         "infinite": tangent.infinite_width(net, x, block_size=8).ntk,
         "infinite_xy": tangent.infinite_width(net, x, y, get="nngp", block_size=8),
         "structured": tangent.empirical_ntk(net.apply, params, x, method="structured", batch_size=8),
@@ -108,6 +110,7 @@ def run_on(devices, path):
 def test_one_and_four_devices_agree(tmp_path):
     one, four = run_on(1, tmp_path / "one.npz"), run_on(4, tmp_path / "four.npz")
     assert int(one["devices"]) == 1 and int(four["devices"]) == 4
+    assert int(four["shards"]) == 4, "the result must be spread over all four devices"
     for name in ("infinite", "infinite_xy", "structured", "products"):
         assert one[name].dtype == np.float32
         scale = np.max(np.abs(one[name]))
