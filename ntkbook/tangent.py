@@ -478,12 +478,10 @@ def two_layer_relu(x1, x2=None) -> TwoLayerNTK:
 
 @partial(jax.jit, static_argnames="symmetric")
 def _two_layer_relu(a, b, symmetric):
-    na, nb = jnp.linalg.norm(a, axis=1), jnp.linalg.norm(b, axis=1)
-    dot, norm = a @ b.T, na[:, None] * nb[None, :]
-    theta = _arccos(_safe_cos(dot, norm, symmetric))
-    part_a = dot * (jnp.pi - theta) / (2 * jnp.pi)
-    part_b = norm * (jnp.sin(theta) + (jnp.pi - theta) * jnp.cos(theta)) / (2 * jnp.pi)
-    return TwoLayerNTK(a=part_a, b=part_b)
+    # The arc-cosine moments for pre-activations a_i . x with covariance <x, x'>.
+    dot = a @ b.T
+    e_act, e_der, _, _ = _relu_moments(jnp.sum(a**2, 1), dot, jnp.sum(b**2, 1), symmetric)
+    return TwoLayerNTK(a=dot * e_der, b=e_act)
 
 
 # --------------------------------------------------------------------------- Monte Carlo
