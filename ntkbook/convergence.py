@@ -2,9 +2,9 @@
 
 The setting of Du, Zhai, Poczos and Singh (2019) and Song and Yang (2019), as
 in Song's lecture notes: inputs ``x`` (n, d) with unit norm, targets ``y``
-(n,), the network
+(n,), the network::
 
-    f(W; x) = m^{-1/2} sum_r a_r relu(w_r . x),     w_r ~ N(0, I_d),  a_r uniform in {-1, +1},
+    f(W; x) = m^{-1/2} sum_r a_r relu(<w_r, x>),     w_r ~ N(0, I_d),  a_r uniform in {-1, +1},
 
 (:class:`ntkbook.networks.FixedReadoutReLU`), only ``W`` (m, d) trained, on
 ``L(W) = 1/2 sum_i (y_i - f(W; x_i))**2``: no 1/n, unlike chapters 1-3.
@@ -67,16 +67,16 @@ def _unit_inputs(x, name="x"):
 
 @jax.jit
 def predictions(w, a, x):
-    """``u_i = m^{-1/2} sum_r a_r relu(w_r . x_i)``; w (m, d), a (m,), x (n, d) -> (n,)."""
+    """``u_i = m^{-1/2} sum_r a_r relu(<w_r, x_i>)``; w (m, d), a (m,), x (n, d) -> (n,)."""
     return jax.nn.relu(x @ w.T) @ a / jnp.sqrt(w.shape[0])
 
 
 @jax.jit
 def gradient(w, a, x, y):
-    """``dL/dw_r = m^{-1/2} sum_i (u_i - y_i) a_r 1[w_r . x_i >= 0] x_i`` for all r at once; (m, d).
+    """``dL/dw_r = m^{-1/2} sum_i (u_i - y_i) a_r 1[<w_r, x_i> >= 0] x_i`` for all r at once; (m, d).
 
     The activation indicator uses ``>= 0`` as in the source; ReLU's derivative at 0
-    is immaterial since ``w_r . x_i = 0`` has probability zero.
+    is immaterial since ``<w_r, x_i> = 0`` has probability zero.
     """
     pattern = (x @ w.T >= 0).astype(w.dtype)  # (n, m)
     residual = predictions(w, a, x) - y  # (n,)
@@ -84,7 +84,7 @@ def gradient(w, a, x, y):
 
 
 def gram_continuous(x):
-    """``H^cts_ij = E_w[x_i . x_j 1[w.x_i >= 0, w.x_j >= 0]] = x_i . x_j (pi - angle_ij) / (2 pi)``; (n, n).
+    """``H^cts_ij = E_w[<x_i, x_j> 1[<w, x_i> >= 0, <w, x_j> >= 0]] = <x_i, x_j> (pi - angle_ij) / (2 pi)``; (n, n).
 
     It is the first-layer part of the two-layer NTK of chapter 2.
     """
@@ -93,7 +93,7 @@ def gram_continuous(x):
 
 @jax.jit
 def gram_discrete(w, x):
-    """``H^dis_ij = (1/m) sum_r x_i . x_j 1[w_r . x_i >= 0, w_r . x_j >= 0]``; (n, n).
+    """``H^dis_ij = (1/m) sum_r <x_i, x_j> 1[<w_r, x_i> >= 0, <w_r, x_j> >= 0]``; (n, n).
 
     The empirical NTK of the network in ``W`` at the weights ``w`` (a_r**2 = 1).
     """
@@ -126,7 +126,7 @@ def claim9_terms(w0, w_k, a, x, y, eta, radius):
     """Claim 9's terms for the step from ``w_k`` to ``w_k - eta * gradient``.
 
     ``S_i`` holds the neurons whose pattern on ``x_i`` cannot change within
-    distance ``radius`` of their initialisation: ``|w_r(0) . x_i| > radius`` for unit
+    distance ``radius`` of their initialisation: ``|<w_r(0), x_i>| > radius`` for unit
     ``x_i``. The identity is exact when no neuron moves farther than ``radius``
     from its initialisation at steps k and k + 1.
     """

@@ -1,7 +1,7 @@
 """Training dynamics: gradient descent, the linearised model, gradient flow (chapter 3).
 
 Loss convention (seeds 001-003): for ``n`` training points with targets
-``y`` of shape (n, k),
+``y`` of shape (n, k)::
 
     L(theta) = 1 / (2 n) * sum_i |f(theta; x_i) - y_i|**2,
 
@@ -190,7 +190,7 @@ def gradient_descent(
 
 
 def linearize(apply_fn: Callable, params0) -> Callable:
-    """The first-order Taylor model at ``params0``:
+    """The first-order Taylor model at ``params0``::
 
         f_lin(theta; x) = f(theta_0; x) + J(x) (theta - theta_0),
 
@@ -323,7 +323,7 @@ def hessian_norm(apply_fn: Callable, params, x, *, key=None, iterations: int = 1
 
     Power iteration on Hessian-vector products (forward-over-reverse), never
     forming the P x P Hessian. The estimate ``|H v|`` for a unit ``v`` converges
-    to the largest |eigenvalue| even when the top eigenvalues come in +-
+    to the largest ``|eigenvalue|`` even when the top eigenvalues come in +-
     pairs, as they do for the bilinear two-layer ReLU network.
     """
     x = _checks.points(x, "x")
@@ -337,7 +337,7 @@ def hessian_norm(apply_fn: Callable, params, x, *, key=None, iterations: int = 1
 
 
 def lazy_training_ratio(apply_fn: Callable, params, x_train, y_train, *, key=None, iterations: int = 100) -> float:
-    """Chizat, Oyallon and Bach's lazy-training ratio at ``params``:
+    """Chizat, Oyallon and Bach's lazy-training ratio at ``params``::
 
         kappa = max_i |Hessian_theta f(x_i)| * |f(X) - y| / max_i |grad_theta f(x_i)|**2,
 

@@ -6,7 +6,7 @@ kernels.
 
 The convention is that of Jacot et al. (2018) and of neural-tangents'
 ``stax.Dense(parameterization='ntk')``: a dense layer maps ``h`` of width
-``fan_in`` to
+``fan_in`` to::
 
     w_std / sqrt(fan_in) * h @ W + b_std * b,     W, b ~ N(0, 1) entrywise,
 
@@ -15,12 +15,12 @@ activation is applied between dense layers, not after the last one.
 
 The seeds' two-layer models are special cases:
 
-- :func:`two_layer` (lecture 6 of Lei): ``f(x) = m^{-1/2} sum_i b_i sigma(a_i . x)``
+- :func:`two_layer` (lecture 6 of Lei): ``f(x) = m^{-1/2} sum_i b_i sigma(<a_i, x>)``
   with ``a_i ~ N(0, I_d)``, ``b_i ~ N(0, 1)``, both trained. There is no
   ``1/sqrt(d)`` on the first layer, so it is ``MLP(widths=(m,),
   w_std=(sqrt(d), 1.0), b_std=0.0)``: the ``sqrt(d)`` cancels ``1/sqrt(fan_in)``.
 - :class:`FixedReadoutReLU` (Song's lecture, after Du et al. 2019):
-  ``f(W; x) = m^{-1/2} sum_r a_r relu(w_r . x)`` with ``w_r ~ N(0, I_d)``
+  ``f(W; x) = m^{-1/2} sum_r a_r relu(<w_r, x>)`` with ``w_r ~ N(0, I_d)``
   trained and ``a_r`` uniform in ``{-1, +1}`` and fixed. It is the same
   network with a readout that is not Gaussian and not trained.
 """
@@ -159,7 +159,7 @@ class MLP:
 
 
 def two_layer(width: int, in_dim: int, activation: Union[str, Callable] = "relu") -> MLP:
-    """Seed 001's network ``m^{-1/2} sum_i b_i sigma(a_i . x)``, both layers trained, no biases.
+    """Seed 001's network ``m^{-1/2} sum_i b_i sigma(<a_i, x>)``, both layers trained, no biases.
 
     Parameters: ``params[0]["w"]`` is (d, m) with columns ``a_i``;
     ``params[1]["w"]`` is (m, 1) holding the ``b_i``.
@@ -170,7 +170,7 @@ def two_layer(width: int, in_dim: int, activation: Union[str, Callable] = "relu"
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class FixedReadoutReLU:
-    """Seed 004's network ``f(W; x) = m^{-1/2} sum_r a_r relu(w_r . x)``; only ``W`` is trained.
+    """Seed 004's network ``f(W; x) = m^{-1/2} sum_r a_r relu(<w_r, x>)``; only ``W`` is trained.
 
     Build it with :meth:`create`, which draws the fixed signs ``a_r``.
     Parameters are ``{"w": (m, d)}`` with rows ``w_r ~ N(0, I_d)``;

@@ -1,6 +1,6 @@
 """Neural tangent kernels: empirical, infinite-width and Monte Carlo (chapter 2).
 
-For a network ``f(theta; x)`` with outputs in R^k the tangent kernel is
+For a network ``f(theta; x)`` with outputs in R^k the tangent kernel is::
 
     Theta(x, x') = J(x) J(x')^T,    J(x) = d f(theta; x) / d theta  (k x P),
 
@@ -428,7 +428,7 @@ def infinite_width(net: MLP, x1, x2=None, *, get: str | None = None, block_size:
     ``get="nngp"`` or ``get="ntk"``; asking for one kernel costs about half as much.
 
     The recursion of Jacot et al. (2018), Theorem 1, in the parameterisation of
-    :class:`ntkbook.networks.MLP` (per-layer ``w_std``, ``b_std``):
+    :class:`ntkbook.networks.MLP` (per-layer ``w_std``, ``b_std``)::
 
         Sigma_1(x, x') = w_1^2 <x, x'> / d + b_1^2,      Theta_1 = Sigma_1,
         Sigma_{l+1} = w_{l+1}^2 E[sigma(u) sigma(v)] + b_{l+1}^2,
@@ -463,7 +463,7 @@ def infinite_width(net: MLP, x1, x2=None, *, get: str | None = None, block_size:
 
 
 def two_layer_relu(x1, x2=None) -> TwoLayerNTK:
-    """Closed-form infinite-width NTK of seed 001's two-layer ReLU network, in two parts:
+    """Closed-form infinite-width NTK of seed 001's two-layer ReLU network, in two parts::
 
         K^(a)(x, x') = <x, x'> (pi - angle) / (2 pi)                       (first layer),
         K^(b)(x, x') = |x| |x'| (sin(angle) + (pi - angle) cos(angle)) / (2 pi)  (readout).
