@@ -38,6 +38,8 @@ __all__ = [
     "polynomial_features",
     "polynomial_feature_count",
     "alignment",
+    "random_fourier_features",
+    "gram_flops",
 ]
 
 
@@ -175,3 +177,98 @@ def alignment(k, y) -> jax.Array:
     y = y.reshape(y.shape[0], -1).astype(k.dtype)
     target = y @ y.T
     return jnp.sum(k * target) / (jnp.linalg.norm(k) * jnp.linalg.norm(target))
+
+
+def random_fourier_features(key, x, num_features: int, *, kernel: str = "gaussian", bandwidth: float = 1.0):
+    """Random Fourier features of a translation-invariant kernel (Rahimi and Recht 2007).
+
+    Bochner's theorem writes a continuous positive definite ``k(x, x') = psi(x - x')``
+    with ``psi(0) = 1`` as ``E_omega cos(omega . (x - x'))`` for a probability
+    measure on frequencies ``omega``. The features
+    ``z(x) = M**-1/2 (cos(omega_j . x), sin(omega_j . x))_{j <= M}`` with
+    ``omega_j`` drawn from that measure satisfy
+    ``z(x) . z(x') = (1/M) sum_j cos(omega_j . (x - x'))``, a Monte Carlo estimate
+    of ``k(x, x')`` whose error shrinks like ``M**-1/2``.
+
+    The spectral measures are
+
+    - ``"gaussian"``: ``omega ~ N(0, bandwidth**-2 I_d)``, for
+      :func:`gaussian`;
+    - ``"laplace"``: the multivariate Cauchy law, ``omega = g / (bandwidth |c|)``
+      with ``g ~ N(0, I_d)`` and ``c ~ N(0, 1)`` (a multivariate Student t with
+      one degree of freedom, whose characteristic function is
+      ``exp(-|delta| / bandwidth)``), for :func:`laplace`.
+
+    Parameters
+    ----------
+    key : jax.random key
+        The same key gives the same frequencies, so features of two point sets
+        drawn with one key estimate the cross kernel.
+    x : array, shape (n, d)
+        Inputs.
+    num_features : int
+        Number ``M`` of frequencies; the output has ``2 M`` columns.
+    kernel : {"gaussian", "laplace"}
+        Which kernel's spectral measure to sample.
+    bandwidth : float
+        Bandwidth ``s > 0`` of the kernel.
+
+    Returns
+    -------
+    array, shape (n, 2 M)
+
+    Raises
+    ------
+    ValueError
+        If ``kernel`` is not one of the two names, or an argument is out of range.
+    """
+    arr = _checks.points(x, "x")
+    num_features = _checks.integer(num_features, "num_features", low=1)
+    bandwidth = _checks.real(bandwidth, "bandwidth", low=0.0)
+    if kernel not in ("gaussian", "laplace"):
+        raise ValueError(f"kernel must be 'gaussian' or 'laplace', got {kernel!r}")
+    k_dir, k_scale = jax.random.split(key)
+    omega = jax.random.normal(k_dir, (arr.shape[1], num_features), arr.dtype) / bandwidth
+    if kernel == "laplace":
+        omega = omega / jnp.abs(jax.random.normal(k_scale, (1, num_features), arr.dtype))
+    phase = arr @ omega
+    return jnp.concatenate([jnp.cos(phase), jnp.sin(phase)], axis=1) / math.sqrt(num_features)
+
+
+def gram_flops(gram, x) -> float:
+    """Floating-point operations that XLA counts in the compiled program ``gram(x)``.
+
+    A machine-independent measure of cost: it depends on the computation, not
+    on the processor or its load. For a Gram matrix of ``n`` points through
+    ``D`` explicit features it is about ``2 n**2 D``; through a kernel formula
+    that costs ``O(d)`` per entry it is about ``2 n**2 d``.
+
+    Parameters
+    ----------
+    gram : callable
+        A function of one array, for example ``kernels.polynomial`` or
+        ``lambda x: polynomial_features(x) @ polynomial_features(x).T``.
+    x : array, shape (n, d)
+        The inputs it is compiled for.
+
+    Returns
+    -------
+    float
+        XLA's operation count of the optimised program.
+
+    Raises
+    ------
+    TypeError
+        If ``gram`` is not callable.
+    RuntimeError
+        If the backend does not report a cost analysis.
+    """
+    if not callable(gram):
+        raise TypeError(f"gram must be a callable gram(x), got {type(gram).__name__}")
+    arr = _checks.points(x, "x")
+    cost = jax.jit(gram).lower(arr).compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):  # older JAX returns one dict per device program
+        cost = cost[0] if cost else None
+    if not cost or "flops" not in cost:
+        raise RuntimeError(f"the {jax.default_backend()} backend reports no flop count for gram(x)")
+    return float(cost["flops"])

@@ -32,7 +32,12 @@ __all__ = [
     "min_norm_solve",
     "rkhs_norm",
     "max_stable_step",
+    "contraction_factor",
+    "optimal_step",
     "gradient_descent_alpha",
+    "measured_rate",
+    "gradient_flow_alpha",
+    "ridge_path",
     "linear_regression_gd",
     "least_squares",
 ]
@@ -133,11 +138,13 @@ def _pinv_apply(k, y, rcond):
 def min_norm_solve(k_train, y, *, rcond: float | None = None):
     """Pseudo-inverse coefficients ``alpha = K^+ y``; shape of ``y``.
 
-    This is the limit of :func:`solve` as ``ridge -> 0`` and works for
-    singular PSD matrices: eigenvalues below ``rcond * lambda_max`` count as
-    zero (default ``rcond = n * eps``). Among all minimisers of
+    Works for singular PSD matrices: eigenvalues below ``rcond * lambda_max``
+    count as zero (default ``rcond = n * eps``). Among all minimisers of
     ``|K alpha - y|`` the function ``sum_i alpha_i K(., x_i)`` it defines has
-    the smallest RKHS norm.
+    the smallest RKHS norm. It is the ridgeless limit of the *predictions* of
+    :func:`solve`: ``K(x, X) alpha_gamma -> K(x, X) K^+ y`` as ``ridge -> 0``.
+    The coefficients ``alpha_gamma`` themselves converge to ``K^+ y`` only when
+    ``y`` lies in the range of ``K``; otherwise they grow like ``1 / ridge``.
     """
     k = _checks.square(k_train, "k_train")
     y = _checks.targets(y, k.shape[0])
@@ -240,3 +247,185 @@ def least_squares(x, y):
     x = _checks.points(x, "x")
     y = _checks.targets(y, x.shape[0]).astype(x.dtype)
     return jnp.linalg.pinv(x) @ y
+
+
+def _extreme_eigenvalues(k):
+    evals = jnp.linalg.eigvalsh(k)
+    return float(evals[-1]), float(evals[0])
+
+
+def contraction_factor(k_train, step: float) -> float:
+    """Contraction factor per step of :func:`gradient_descent_alpha`.
+
+    Parameters
+    ----------
+    k_train : array, shape (n, n)
+        Symmetric positive definite kernel matrix ``K`` with eigenvalues
+        ``lambda_1 >= ... >= lambda_n > 0``.
+    step : float
+        Step size ``eta > 0``.
+
+    Returns
+    -------
+    float
+        ``rho(eta) = max_i |1 - 2 eta lambda_i**2|
+        = max(|1 - 2 eta lambda_1**2|, |1 - 2 eta lambda_n**2|)``, the norm of
+        the iteration matrix ``I - 2 eta K**2``. It is below 1 exactly when
+        ``0 < eta < 1 / lambda_1**2`` and tends to 1 at both ends of that interval.
+
+    Raises
+    ------
+    ValueError
+        If ``step`` is not positive or ``k_train`` is not square.
+    """
+    k = _checks.square(k_train, "k_train")
+    step = _checks.real(step, "step", low=0.0)
+    top, bottom = _extreme_eigenvalues(k)
+    return max(abs(1.0 - 2.0 * step * top**2), abs(1.0 - 2.0 * step * bottom**2))
+
+
+def optimal_step(k_train) -> float:
+    """Step size that minimises :func:`contraction_factor`: ``1 / (lambda_1**2 + lambda_n**2)``.
+
+    Parameters
+    ----------
+    k_train : array, shape (n, n)
+        Symmetric positive definite kernel matrix.
+
+    Returns
+    -------
+    float
+        The step at which the slowest and the fastest eigendirection contract
+        equally fast; there the factor is ``(kappa**2 - 1) / (kappa**2 + 1)`` with
+        ``kappa = lambda_1 / lambda_n`` (the classical optimal fixed step for a
+        quadratic with Hessian ``2 K**2``; Nocedal and Wright, *Numerical
+        Optimization*, 2006, section 3.3).
+
+    Raises
+    ------
+    ValueError
+        If ``k_train`` is not square, or not positive definite.
+    """
+    k = _checks.square(k_train, "k_train")
+    top, bottom = _extreme_eigenvalues(k)
+    if bottom <= 0.0:
+        raise ValueError(f"k_train must be positive definite, got smallest eigenvalue {bottom:.3e}")
+    return 1.0 / (top**2 + bottom**2)
+
+
+def measured_rate(path: GDPath, limit, *, tail: float = 0.5) -> float:
+    """Contraction per step read off a recorded run: ``exp`` of the slope of ``log |theta_s - limit|``.
+
+    Parameters
+    ----------
+    path : GDPath
+        A run of :func:`gradient_descent_alpha` or :func:`linear_regression_gd`.
+    limit : array
+        The point the iterates converge to, shape of ``path.final``.
+    tail : float
+        Fraction of the recorded iterates, counted from the end, used for the
+        least-squares fit (the slowest direction dominates late in the run).
+        Iterates whose distance is below ``1e-13`` times the first distance
+        (rounding) are left out.
+
+    Returns
+    -------
+    float
+        The fitted factor ``r`` in ``|theta_s - limit| ~ C r**s``.
+
+    Raises
+    ------
+    ValueError
+        If ``tail`` is not in (0, 1], or fewer than two usable iterates remain.
+    """
+    if not isinstance(path, GDPath):
+        raise TypeError(f"path must be a GDPath, got {type(path).__name__}")
+    tail = _checks.real(tail, "tail", low=0.0)
+    if tail > 1.0:
+        raise ValueError(f"tail must be in (0, 1], got {tail}")
+    limit = _checks.as_array(limit, "limit", ndim=path.final.ndim)
+    if limit.shape != path.final.shape:
+        raise ValueError(f"limit must have shape {tuple(path.final.shape)}, got {tuple(limit.shape)}")
+    axes = tuple(range(1, path.iterates.ndim))
+    dist = np.sqrt(np.sum(np.asarray(path.iterates - limit[None]) ** 2, axis=axes))
+    steps = np.asarray(path.steps, dtype=float)
+    keep = (np.arange(steps.size) >= int((1.0 - tail) * steps.size)) & (dist > 1e-13 * dist[0])
+    if keep.sum() < 2:
+        raise ValueError("fewer than two recorded iterates above rounding level in the tail; record more often")
+    return float(np.exp(np.polyfit(steps[keep], np.log(dist[keep]), 1)[0]))
+
+
+def gradient_flow_alpha(k_train, y, times):
+    """Gradient flow on ``J(alpha) = |K alpha - y|**2`` from ``alpha = 0``, in closed form.
+
+    The flow ``d alpha / dt = -2 K (K alpha - y)`` is the continuous-time limit of
+    :func:`gradient_descent_alpha` (``s`` steps of size ``eta`` at ``t = s eta``).
+    In the eigenbasis ``K = sum_i lambda_i v_i v_i^T``,
+
+    ``alpha(t) = sum_i (1 - exp(-2 lambda_i**2 t)) / lambda_i  v_i v_i^T y``,
+
+    so the training predictions ``K alpha(t)`` keep the component of ``y`` along
+    ``v_i`` with the filter factor ``1 - exp(-2 lambda_i**2 t)``. Null directions
+    of ``K`` (``lambda_i = 0``) contribute nothing.
+
+    Parameters
+    ----------
+    k_train : array, shape (n, n)
+        Symmetric positive semi-definite kernel matrix.
+    y : array, shape (n,) or (n, q)
+        Targets.
+    times : array, shape (T,)
+        Non-negative, finite flow times.
+
+    Returns
+    -------
+    array, shape (T, n) or (T, n, q)
+        ``alpha(t)`` at each time.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree or a time is negative or not finite.
+    """
+    k = _checks.square(k_train, "k_train")
+    y = _checks.targets(y, k.shape[0]).astype(k.dtype)
+    times = _checks.as_array(times, "times", ndim=1).astype(k.dtype)
+    if np.any(np.asarray(times) < 0):
+        raise ValueError(f"times must be >= 0, got {np.asarray(times)!r}")
+    evals, evecs = jnp.linalg.eigh(k)
+    lam = jnp.maximum(evals, 0.0)
+    x = 2.0 * lam[None, :] ** 2 * times[:, None]  # (T, n)
+    # (1 - exp(-2 lam^2 t)) / lam, written with expm1; it tends to 2 lam t -> 0 as lam -> 0
+    gain = jnp.where(lam > 0, -jnp.expm1(-x) / jnp.where(lam > 0, lam, 1.0)[None, :], 0.0)
+    coeff = evecs.T @ y
+    return jnp.einsum("ij,tj,j...->ti...", evecs, gain, coeff)
+
+
+def ridge_path(k_train, y, ridges):
+    """Kernel ridge coefficients ``alpha_gamma = (K + gamma I)^{-1} y`` for several ridges.
+
+    Each solve goes through its own Cholesky factorisation (:func:`solve`), so
+    the path is computed independently of the eigendecomposition used by
+    :func:`min_norm_solve`.
+
+    Parameters
+    ----------
+    k_train : array, shape (n, n)
+        Symmetric positive semi-definite kernel matrix.
+    y : array, shape (n,) or (n, q)
+        Targets.
+    ridges : sequence of float, length R
+        Ridge parameters ``gamma > 0``.
+
+    Returns
+    -------
+    array, shape (R, n) or (R, n, q)
+
+    Raises
+    ------
+    ValueError
+        If a ridge is not positive, or ``K + gamma I`` is not numerically
+        positive definite.
+    """
+    ridges = [_checks.real(r, "ridges", low=0.0) for r in np.atleast_1d(np.asarray(ridges, dtype=float))]
+    return jnp.stack([solve(k_train, y, ridge=r) for r in ridges])
