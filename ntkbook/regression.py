@@ -323,10 +323,10 @@ def measured_rate(path: GDPath, limit, *, tail: float = 0.5) -> float:
     limit : array
         The point the iterates converge to, shape of ``path.final``.
     tail : float
-        Fraction of the recorded iterates, counted from the end, used for the
-        least-squares fit (the slowest direction dominates late in the run).
-        Iterates whose distance is below ``1e-13`` times the first distance
-        (rounding) are left out.
+        Fraction of the usable recorded iterates, counted from the end, used
+        for the least-squares fit (the slowest direction dominates late in the
+        run). Usable means a distance above ``1000 eps`` times the first
+        distance: below that, rounding dominates.
 
     Returns
     -------
@@ -349,8 +349,10 @@ def measured_rate(path: GDPath, limit, *, tail: float = 0.5) -> float:
     axes = tuple(range(1, path.iterates.ndim))
     dist = np.sqrt(np.sum(np.asarray(path.iterates - limit[None]) ** 2, axis=axes))
     steps = np.asarray(path.steps, dtype=float)
-    keep = (np.arange(steps.size) >= int((1.0 - tail) * steps.size)) & (dist > 1e-13 * dist[0])
-    if keep.sum() < 2:
+    floor = 1e3 * float(jnp.finfo(path.iterates.dtype).eps) * dist[0]
+    usable = np.flatnonzero(dist > floor)
+    keep = usable[int((1.0 - tail) * usable.size):]
+    if keep.size < 2:
         raise ValueError("fewer than two recorded iterates above rounding level in the tail; record more often")
     return float(np.exp(np.polyfit(steps[keep], np.log(dist[keep]), 1)[0]))
 

@@ -137,3 +137,44 @@ def test_alignment_bad_inputs():
         kernels.alignment(jnp.ones((2, 3)), jnp.ones(2))
     with pytest.raises(ValueError, match=r"y must have 2 rows"):
         kernels.alignment(jnp.eye(2), jnp.ones(3))
+
+
+@pytest.mark.parametrize("name", ["gaussian", "laplace"])
+def test_random_fourier_features_estimate_the_kernel(name, key):
+    # Bochner: the kernel is the mean of cos(omega . (x - x')) under its spectral measure.
+    x = jax.random.normal(key, (15, 3), jnp.float64)
+    exact = getattr(kernels, name)(x, bandwidth=0.8)
+    errors = []
+    for m in (400, 40_000):
+        z = kernels.random_fourier_features(jax.random.key(7), x, m, kernel=name, bandwidth=0.8)
+        assert z.shape == (15, 2 * m)
+        errors.append(float(jnp.linalg.norm(z @ z.T - exact)) / 15)
+    assert errors[1] < 0.02 and errors[1] < errors[0] / 4  # Monte Carlo: 100x features, about 10x smaller error
+    # the same key gives the same frequencies, hence consistent cross features
+    z1 = kernels.random_fourier_features(jax.random.key(7), x[:5], 100, kernel=name, bandwidth=0.8)
+    z2 = kernels.random_fourier_features(jax.random.key(7), x, 100, kernel=name, bandwidth=0.8)
+    np.testing.assert_allclose(z1, z2[:5], rtol=1e-12)
+
+
+def test_random_fourier_features_bad_inputs(key):
+    with pytest.raises(ValueError, match=r"kernel must be 'gaussian' or 'laplace', got 'linear'"):
+        kernels.random_fourier_features(key, jnp.ones((2, 2)), 10, kernel="linear")
+    with pytest.raises(ValueError, match=r"num_features must be an integer >= 1, got 0"):
+        kernels.random_fourier_features(key, jnp.ones((2, 2)), 0)
+
+
+def test_gram_flops_count_the_feature_dimension():
+    x = jnp.ones((50, 6))
+    n, d, degree = 50, 6, 3
+    dim = kernels.polynomial_feature_count(d, degree)
+
+    def explicit(a):
+        phi = kernels.polynomial_features(a, degree=degree)
+        return phi @ phi.T
+
+    explicit_flops = kernels.gram_flops(explicit, x)
+    kernel_flops = kernels.gram_flops(partial(kernels.polynomial, degree=degree), x)
+    assert 2 * n**2 * dim <= explicit_flops <= 1.3 * 2 * n**2 * dim
+    assert 2 * n**2 * d <= kernel_flops <= 2 * 2 * n**2 * d
+    with pytest.raises(TypeError, match=r"gram must be a callable gram\(x\), got int"):
+        kernels.gram_flops(3, x)

@@ -158,3 +158,79 @@ def test_bad_inputs_raise_clear_errors(call, error, message):
     k = jnp.eye(3) * 2.0
     with pytest.raises(error, match=message):
         call(k)
+
+
+def test_contraction_factor_is_the_norm_of_the_iteration_matrix(key):
+    k = random_pd(key, 6)
+    for fraction in (0.1, 0.5, 0.99):
+        step = fraction * regression.max_stable_step(k)
+        iteration = jnp.eye(6) - 2 * step * k @ k
+        np.testing.assert_allclose(regression.contraction_factor(k, step), jnp.linalg.norm(iteration, 2), rtol=1e-10)
+
+
+def test_optimal_step_minimises_the_contraction_factor(key):
+    k = random_pd(key, 5)
+    evals = jnp.linalg.eigvalsh(k)
+    kappa2 = float(evals[-1] / evals[0]) ** 2
+    best = regression.optimal_step(k)
+    np.testing.assert_allclose(regression.contraction_factor(k, best), (kappa2 - 1) / (kappa2 + 1), rtol=1e-10)
+    grid = np.linspace(0.01, 0.999, 200) * regression.max_stable_step(k)
+    assert min(regression.contraction_factor(k, float(s)) for s in grid) >= regression.contraction_factor(k, best) - 1e-12
+    # the factor tends to 1 at both ends of the stable interval
+    assert regression.contraction_factor(k, 1e-9 * best) > 1 - 1e-6
+    assert regression.contraction_factor(k, (1 - 1e-9) * regression.max_stable_step(k)) > 1 - 1e-6
+
+
+def test_measured_rate_recovers_the_contraction_factor():
+    k = jnp.diag(jnp.array([2.0, 1.5, 1.0], jnp.float64))
+    y = jnp.ones(3, jnp.float64)
+    for fraction in (0.3, 0.9):
+        step = fraction * regression.max_stable_step(k)
+        path = regression.gradient_descent_alpha(k, y, step=step, num_steps=400, record_every=4)
+        rate = regression.measured_rate(path, regression.solve(k, y))
+        np.testing.assert_allclose(rate, regression.contraction_factor(k, step), rtol=1e-4)
+
+
+def test_gradient_flow_alpha_is_the_small_step_limit(key):
+    x, y = data.noisy_sine(key, 10)
+    k = kernels.polynomial(x.astype(jnp.float64), degree=3)  # rank 4 < 10: singular
+    step = 1e-4 * regression.max_stable_step(k)
+    path = regression.gradient_descent_alpha(k, y, step=step, num_steps=20_000)
+    flow = regression.gradient_flow_alpha(k, y, jnp.array([0.0, 20_000 * step]))
+    assert flow.shape == (2, 10)
+    np.testing.assert_allclose(flow[0], 0.0, atol=1e-14)
+    scale = float(jnp.linalg.norm(y))
+    assert float(jnp.linalg.norm(k @ (flow[1] - path.final))) < 1e-3 * scale
+    # the flow's derivative at t: -2 K (K alpha - y)
+    t, h = 3.0 / float(jnp.linalg.eigvalsh(k)[-1]) ** 2, 1e-6 / float(jnp.linalg.eigvalsh(k)[-1]) ** 2
+    a = regression.gradient_flow_alpha(k, y, jnp.array([t - h, t, t + h]))
+    np.testing.assert_allclose((a[2] - a[0]) / (2 * h), -2 * k @ (k @ a[1] - y), rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_ridge_path_matches_solve_and_exposes_the_divergence(key):
+    x = jax.random.normal(key, (12, 2), jnp.float64)
+    k = kernels.polynomial(x, degree=2)  # rank 6
+    y = jnp.sin(3 * x[:, 0])  # not in the range of k
+    ridges = [1e-2, 1e-4]
+    path = regression.ridge_path(k, y, ridges)
+    assert path.shape == (2, 12)
+    np.testing.assert_allclose(path[1], regression.solve(k, y, ridge=1e-4), rtol=1e-12)
+    null_part = y - k @ regression.min_norm_solve(k, y)
+    np.testing.assert_allclose(1e-4 * path[1], null_part, atol=1e-3 * float(jnp.linalg.norm(null_part)))
+    with pytest.raises(ValueError, match=r"ridges must be > 0.0, got 0.0"):
+        regression.ridge_path(k, y, [1e-2, 0.0])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: regression.contraction_factor(jnp.eye(2), 0.0), ValueError, r"step must be > 0.0, got 0.0"),
+        (lambda: regression.optimal_step(jnp.diag(jnp.array([1.0, 0.0]))), ValueError, r"k_train must be positive definite"),
+        (lambda: regression.measured_rate("path", jnp.ones(2)), TypeError, r"path must be a GDPath, got str"),
+        (lambda: regression.gradient_flow_alpha(jnp.eye(2), jnp.ones(2), jnp.array([-1.0])), ValueError, r"times must be >= 0"),
+        (lambda: regression.gradient_flow_alpha(jnp.eye(2), jnp.ones(3), jnp.array([1.0])), ValueError, r"y must have 2 rows"),
+    ],
+)
+def test_new_functions_reject_bad_inputs(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
