@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from . import _checks
 
-__all__ = ["ACTIVATIONS", "MLP", "two_layer", "FixedReadoutReLU", "num_params"]
+__all__ = ["ACTIVATIONS", "Architecture", "MLP", "two_layer", "FixedReadoutReLU", "num_params"]
 
 #: Activations known by name; the infinite-width kernels exist for these.
 ACTIVATIONS: dict[str, Callable] = {"relu": jax.nn.relu, "erf": jax.scipy.special.erf}
@@ -65,7 +65,13 @@ class MLP:
         (``len(widths) + 1`` of them).
       b_std: bias scale, likewise; ``0`` means no bias parameters at all.
       parameterization: ``"ntk"`` (default) scales every layer by
-        ``1 / sqrt(fan_in)``; ``"mean_field"`` scales the readout by
+        ``1 / sqrt(fan_in)``; ``"standard"`` puts the same scales into the
+        initialisation instead, ``W ~ N(0, w_std^2 / fan_in)`` and
+        ``b ~ N(0, b_std^2)`` trained as they are (Lee et al. 2019, section
+        2.3): with the same key the network computes the same function as in
+        the NTK parameterisation, but its gradients, its tangent kernel (the
+        readout part grows like the width) and its usable step size differ;
+        ``"mean_field"`` scales the readout by
         ``1 / fan_in`` instead (Mei, Montanari, Nguyen 2018; Chizat and Bach
         2018; the muP readout of Yang and Hu 2021). Then the NTK is O(1/m), a
         step O(m) is needed for O(1) progress, and with it the hidden features
@@ -99,8 +105,8 @@ class MLP:
         n = len(widths) + 1
         object.__setattr__(self, "w_std", _per_layer(self.w_std, "w_std", n, low=0.0, strict=True))
         object.__setattr__(self, "b_std", _per_layer(self.b_std, "b_std", n, low=0.0, strict=False))
-        if self.parameterization not in ("ntk", "mean_field"):
-            raise ValueError(f"parameterization must be 'ntk' or 'mean_field', got {self.parameterization!r}")
+        if self.parameterization not in ("ntk", "standard", "mean_field"):
+            raise ValueError(f"parameterization must be 'ntk', 'standard' or 'mean_field', got {self.parameterization!r}")
         if self.parameterization == "mean_field" and self.b_std[-1] > 0:
             # The readout bias is not divided by the width; under the width-scaled
             # step that mean-field training needs it would move O(width) per step.
@@ -119,15 +125,29 @@ class MLP:
         """The activation as a function."""
         return ACTIVATIONS[self.activation] if isinstance(self.activation, str) else self.activation
 
+    @property
+    def architecture(self) -> "Architecture":
+        """The width-free part of this network: what its infinite-width kernels depend on."""
+        return Architecture(depth=self.depth, activation=self.activation, w_std=self.w_std, b_std=self.b_std)
+
     def layer_scale(self, layer: int, fan_in: int) -> float:
         """The factor multiplying ``h @ W`` in dense layer ``layer`` (0 = first):
-        ``w_std / sqrt(fan_in)``, or ``w_std / fan_in`` for a mean-field readout."""
+        ``w_std / sqrt(fan_in)``, ``w_std / fan_in`` for a mean-field readout,
+        1 in the standard parameterisation (the scale is in the initialisation)."""
+        if self.parameterization == "standard":
+            return 1.0
         readout = layer == self.depth and layer > 0
         power = 1.0 if (readout and self.parameterization == "mean_field") else 0.5
         return self.w_std[layer] / fan_in**power
 
+    def bias_scale(self, layer: int) -> float:
+        """The factor multiplying the bias parameters of dense layer ``layer``:
+        ``b_std``, or 1 in the standard parameterisation."""
+        return 1.0 if self.parameterization == "standard" else self.b_std[layer]
+
     def init(self, key, in_dim: int) -> list:
-        """Draw parameters: all entries i.i.d. N(0, 1) (float32 unless x64 is on)."""
+        """Draw parameters: all entries i.i.d. N(0, 1) (float32 unless x64 is on); in the
+        standard parameterisation weights N(0, w_std^2 / fan_in) and biases N(0, b_std^2)."""
         in_dim = _checks.integer(in_dim, "in_dim", low=1)
         sizes = (in_dim,) + self.widths + (self.out_dim,)
         params = []
@@ -136,6 +156,9 @@ class MLP:
             entry = {"w": jax.random.normal(kw, (sizes[layer], sizes[layer + 1]))}
             if self.b_std[layer] > 0:
                 entry["b"] = jax.random.normal(kb, (sizes[layer + 1],))
+            if self.parameterization == "standard":
+                entry = {"w": self.w_std[layer] / math.sqrt(sizes[layer]) * entry["w"],
+                         **({"b": self.b_std[layer] * entry["b"]} if "b" in entry else {})}
             params.append(entry)
         return params
 
@@ -154,8 +177,78 @@ class MLP:
                 h = self.sigma(h)
             h = self.layer_scale(layer, p["w"].shape[0]) * (h @ p["w"])
             if "b" in p:
-                h = h + self.b_std[layer] * p["b"]
+                h = h + self.bias_scale(layer) * p["b"]
         return h
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A fully connected architecture without its widths: what the infinite-width limit sees.
+
+    The NNGP and NTK of an :class:`MLP` at infinite width depend on its depth,
+    activation and layer scales, not on its widths (Jacot et al. 2018,
+    Theorem 1). This object describes exactly that, so the limit is asked
+    for as ``tangent.infinite_width(Architecture(depth=2, w_std=2**0.5), x)``;
+    :meth:`at_width` builds the finite networks whose limit it is.
+
+    Parameters
+    ----------
+    depth : int
+        Number of hidden layers ``L >= 0`` (0 is a linear model).
+    activation : str or callable
+        As for :class:`MLP`; the infinite-width kernels exist for ``"relu"``
+        and ``"erf"``.
+    w_std, b_std : float or tuple
+        Weight and bias scales ``sigma_w``, ``sigma_b``: one number, or one per
+        dense layer (``depth + 1`` of them).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a negative or non-integer depth, an unknown activation or scales of
+        the wrong length or sign (the checks of :class:`MLP`).
+    """
+
+    depth: int = 1
+    activation: Union[str, Callable] = "relu"
+    w_std: Std = 1.0
+    b_std: Std = 0.0
+
+    def __post_init__(self):
+        depth = _checks.integer(self.depth, "depth", low=0)
+        probe = MLP(widths=(1,) * depth, activation=self.activation, w_std=self.w_std, b_std=self.b_std)
+        object.__setattr__(self, "depth", int(depth))
+        object.__setattr__(self, "w_std", probe.w_std)
+        object.__setattr__(self, "b_std", probe.b_std)
+
+    @classmethod
+    def two_layer(cls, in_dim: int, activation: Union[str, Callable] = "relu") -> "Architecture":
+        """Seed 001's two-layer network without its width: ``w_std = (sqrt(d), 1)``, no biases."""
+        in_dim = _checks.integer(in_dim, "in_dim", low=1)
+        return cls(depth=1, activation=activation, w_std=(math.sqrt(in_dim), 1.0), b_std=0.0)
+
+    def at_width(self, width, *, out_dim: int = 1, parameterization: str = "ntk") -> MLP:
+        """The finite network of this architecture.
+
+        Parameters
+        ----------
+        width : int or tuple of int
+            One width for every hidden layer, or ``depth`` widths.
+        out_dim : int
+            Number of outputs q.
+        parameterization : str
+            ``"ntk"``, ``"standard"`` or ``"mean_field"``, see :class:`MLP`.
+
+        Returns
+        -------
+        MLP
+            A network whose ``architecture`` is this one.
+        """
+        widths = tuple(width) if isinstance(width, (tuple, list)) else (width,) * self.depth
+        if len(widths) != self.depth:
+            raise ValueError(f"width must be one number or a tuple of {self.depth} widths (one per hidden layer), got {width!r}")
+        return MLP(widths=widths, out_dim=out_dim, activation=self.activation, w_std=self.w_std, b_std=self.b_std,
+                   parameterization=parameterization)
 
 
 def two_layer(width: int, in_dim: int, activation: Union[str, Callable] = "relu") -> MLP:
@@ -164,8 +257,7 @@ def two_layer(width: int, in_dim: int, activation: Union[str, Callable] = "relu"
     Parameters: ``params[0]["w"]`` is (d, m) with columns ``a_i``;
     ``params[1]["w"]`` is (m, 1) holding the ``b_i``.
     """
-    in_dim = _checks.integer(in_dim, "in_dim", low=1)
-    return MLP(widths=(width,), out_dim=1, activation=activation, w_std=(math.sqrt(in_dim), 1.0), b_std=0.0)
+    return Architecture.two_layer(in_dim, activation).at_width(width)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from . import _checks, blocks
-from .networks import MLP, num_params
+from .networks import MLP, Architecture, num_params
 
 __all__ = [
     "Kernels",
@@ -42,6 +42,9 @@ __all__ = [
     "angles",
     "coactivation_probability",
     "monte_carlo",
+    "HarmonicSpectrum",
+    "harmonic_multiplicity",
+    "harmonic_eigenvalues",
 ]
 
 _DEFAULT_MEMORY = 512 * 2**20  # bytes of Jacobian blocks held at once
@@ -127,7 +130,7 @@ def _mlp_features(net: MLP, params, x):
         a = net.layer_scale(layer, p["w"].shape[0])
         scales.append(a)
         inputs.append(a * h)
-        h = jnp.dot(a * h, p["w"], precision=_HIGHEST) + (net.b_std[layer] * p["b"] if "b" in p else 0.0)
+        h = jnp.dot(a * h, p["w"], precision=_HIGHEST) + (net.bias_scale(layer) * p["b"] if "b" in p else 0.0)
     n, k = x.shape[0], params[-1]["w"].shape[1]
     delta = jnp.broadcast_to(jnp.eye(k, dtype=h.dtype), (n, k, k))  # d f / d z_L
     deltas = [delta]
@@ -210,7 +213,7 @@ def _traced_ntk(apply_fn, params, x):
 
 
 def _bias_squares(net: MLP, params) -> tuple:
-    return tuple(float(net.b_std[i]) ** 2 if "b" in p else 0.0 for i, p in enumerate(params))
+    return tuple(float(net.bias_scale(i)) ** 2 if "b" in p else 0.0 for i, p in enumerate(params))
 
 
 def _mlp_of(apply_fn):
@@ -421,8 +424,12 @@ class _InfiniteWidthKernel:
         return {"nngp": s12, "ntk": ntk}[self.get] if self.get else Kernels(nngp=s12, ntk=ntk)
 
 
-def infinite_width(net: MLP, x1, x2=None, *, get: str | None = None, block_size: int = 4096, devices=None):
+def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = None, block_size: int = 4096, devices=None):
     """NNGP and NTK of ``net`` in the limit of infinite widths; each (n1, n2).
+
+    ``net`` is an :class:`ntkbook.networks.Architecture` (depth, activation and
+    layer scales, no widths), or an NTK-parameterised
+    :class:`ntkbook.networks.MLP`, whose widths are then ignored.
 
     Returns :class:`Kernels` ``(nngp, ntk)``, or only the (n1, n2) array named by
     ``get="nngp"`` or ``get="ntk"``; asking for one kernel costs about half as much.
@@ -442,13 +449,7 @@ def infinite_width(net: MLP, x1, x2=None, *, get: str | None = None, block_size:
     over ``devices`` (default all), by :func:`ntkbook.blocks.kernel_matrix`:
     memory beyond the result is a few tiles, so n = 20,000 fits in float32.
     """
-    if not isinstance(net, MLP):
-        raise TypeError(f"net must be an ntkbook.networks.MLP, got {type(net).__name__}")
-    if net.parameterization != "ntk":
-        raise ValueError(
-            f"infinite-width kernels are defined for parameterization='ntk', got {net.parameterization!r} "
-            "(in the mean-field scaling the NTK vanishes like 1/width)"
-        )
+    net = _limit_architecture(net)
     if not isinstance(net.activation, str) or net.activation not in _MOMENTS:
         raise ValueError(
             f"infinite-width kernels need activation in {sorted(_MOMENTS)}, got {net.activation!r}; "
@@ -460,6 +461,21 @@ def infinite_width(net: MLP, x1, x2=None, *, get: str | None = None, block_size:
     a, b = _checks.point_pair(x1, x2)
     kernel = _InfiniteWidthKernel(net.activation, net.w_std, net.b_std, get)
     return blocks.kernel_matrix(kernel, a, None if symmetric else b, block_size=block_size, devices=devices)
+
+
+def _limit_architecture(net) -> Architecture:
+    """The :class:`~ntkbook.networks.Architecture` whose limit is asked for: ``net`` itself,
+    or the architecture of an NTK-parameterised :class:`~ntkbook.networks.MLP` (its widths are ignored)."""
+    if isinstance(net, Architecture):
+        return net
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be an ntkbook.networks.Architecture or MLP, got {type(net).__name__}")
+    if net.parameterization != "ntk":
+        raise ValueError(
+            f"infinite-width kernels are defined for parameterization='ntk', got {net.parameterization!r} "
+            "(the NTK grows like the width in the standard parameterisation and vanishes like 1/width in the mean-field one)"
+        )
+    return net.architecture
 
 
 def two_layer_relu(x1, x2=None) -> TwoLayerNTK:
@@ -507,3 +523,100 @@ def monte_carlo(net, key, x1, x2=None, *, n_samples: int = 32, method: str = "au
     ntks, nngps = jnp.stack(ntks), jnp.stack(nngps)
     sem = lambda s: jnp.std(s, axis=0, ddof=1) / math.sqrt(n_samples)
     return MonteCarloKernels(ntk=ntks.mean(0), ntk_sem=sem(ntks), nngp=nngps.mean(0), nngp_sem=sem(nngps))
+
+
+# --------------------------------------------------------------------------- spectrum on the sphere
+
+
+class HarmonicSpectrum(NamedTuple):
+    """Eigenvalues of a dot-product kernel on the unit sphere, one per harmonic degree.
+
+    ``degrees`` (K,) are 0, 1, ..., max_degree; ``eigenvalues`` (K,) the
+    ``mu_omega``; ``multiplicities`` (K,) the dimension ``N(d, omega)`` of the
+    degree-omega spherical harmonics, the multiplicity of ``mu_omega``.
+    """
+
+    degrees: np.ndarray
+    eigenvalues: np.ndarray
+    multiplicities: np.ndarray
+
+    def sorted(self) -> np.ndarray:
+        """All eigenvalues repeated by multiplicity, in decreasing order (``lambda_1 >= lambda_2 >= ...``):
+        what the eigenvalues of the Gram matrix ``K(X, X) / n`` of ``n`` uniform points approach."""
+        return np.sort(np.repeat(self.eigenvalues, self.multiplicities))[::-1]
+
+
+def harmonic_multiplicity(in_dim: int, degree: int) -> int:
+    """Dimension of the spherical harmonics of degree ``degree`` on the sphere of R^d:
+    ``binom(omega + d - 1, d - 1) - binom(omega + d - 3, d - 1)`` (2 for every omega >= 1 on the circle,
+    ``2 omega + 1`` on the sphere of R^3)."""
+    d = _checks.integer(in_dim, "in_dim", low=2)
+    w = _checks.integer(degree, "degree", low=0)
+    below = math.comb(w + d - 3, d - 1) if w + d - 3 >= 0 else 0
+    return math.comb(w + d - 1, d - 1) - below
+
+
+def harmonic_eigenvalues(kernel: Callable, in_dim: int, max_degree: int, *, nodes: int | None = None) -> HarmonicSpectrum:
+    """Per-degree eigenvalues of a rotation-invariant kernel on the unit sphere (Funk-Hecke formula).
+
+    A kernel ``k(x, x') = kappa(<x, x'>)`` on the unit sphere of R^d acts on
+    functions by ``(T g)(x) = E[k(x, x') g(x')]`` with ``x'`` uniform; the
+    spherical harmonics of degree omega are its eigenfunctions, with eigenvalue
+
+    .. math::
+
+        \\mu_\\omega = c_d \\int_0^\\pi \\kappa(\\cos\\varphi)\\, P_\\omega^{(d)}(\\cos\\varphi)\\, \\sin^{d-2}\\varphi\\, d\\varphi,
+        \\qquad c_d = \\frac{\\Gamma(d/2)}{\\sqrt\\pi\\, \\Gamma((d-1)/2)},
+
+    where ``P^(d)_omega`` is the Legendre (Gegenbauer) polynomial of dimension
+    d normalised by ``P(1) = 1`` (``cos(omega phi)`` on the circle). The integral
+    is a Gauss-Legendre rule in the angle, exact to rounding for the kernels of
+    this package, which are analytic in the angle on ``[0, pi]``. Computed in
+    the precision of ``kernel`` (enable float64 for small eigenvalues).
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(x1, x2)`` returning the (n1, n2) kernel matrix, e.g.
+        ``functools.partial(tangent.infinite_width, arch, get="ntk")`` or
+        ``kernels.laplace``; it must depend on unit inputs only through ``<x, x'>``.
+    in_dim : int
+        The dimension d >= 2 of the space whose unit sphere carries the inputs.
+    max_degree : int
+        Largest degree omega computed.
+    nodes : int, optional
+        Quadrature nodes; default ``4 * max_degree + 256``.
+
+    Returns
+    -------
+    HarmonicSpectrum
+        ``degrees``, ``eigenvalues`` ``mu_0 .. mu_max_degree`` and their multiplicities.
+
+    Raises
+    ------
+    TypeError
+        If ``kernel`` is not callable.
+    ValueError
+        For ``in_dim < 2``, ``max_degree < 0``, ``nodes <= max_degree`` or a kernel
+        that does not return one row per ``x1`` and one column per ``x2``.
+    """
+    if not callable(kernel):
+        raise TypeError(f"kernel must be a callable kernel(x1, x2), got {type(kernel).__name__}")
+    d = _checks.integer(in_dim, "in_dim", low=2)
+    top = _checks.integer(max_degree, "max_degree", low=0)
+    nodes = _checks.integer(4 * top + 256 if nodes is None else nodes, "nodes", low=top + 1)
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    phi, w = np.pi * (t + 1) / 2, np.pi * w / 2
+    pts = np.zeros((nodes, d))
+    pts[:, 0], pts[:, 1] = np.cos(phi), np.sin(phi)
+    row = np.asarray(kernel(jnp.asarray(np.eye(d)[:1]), jnp.asarray(pts)))
+    if row.shape != (1, nodes):
+        raise ValueError(f"kernel(x1, x2) must return shape (n1, n2) = (1, {nodes}), got {row.shape}")
+    weight = w * row[0] * np.sin(phi) ** (d - 2) * math.gamma(d / 2) / (math.sqrt(math.pi) * math.gamma((d - 1) / 2))
+    cos, prev, cur, mus = np.cos(phi), np.zeros(nodes), np.ones(nodes), []
+    for omega in range(top + 1):
+        mus.append(float(np.sum(weight * cur)))
+        # P_{w+1} = ((2w + d - 2) t P_w - w P_{w-1}) / (w + d - 2); P_1 = t in every dimension
+        prev, cur = cur, (cos * cur if omega == 0 else ((2 * omega + d - 2) * cos * cur - omega * prev) / (omega + d - 2))
+    degrees = np.arange(top + 1)
+    return HarmonicSpectrum(degrees, np.array(mus), np.array([harmonic_multiplicity(d, int(o)) for o in degrees]))

@@ -117,7 +117,63 @@ def test_mean_field_readout_is_scaled_by_one_over_width(key):
 
 
 def test_unknown_parameterization_and_mean_field_readout_bias():
-    with pytest.raises(ValueError, match=r"parameterization must be 'ntk' or 'mean_field', got 'standard'"):
-        networks.MLP(widths=(4,), parameterization="standard")
+    with pytest.raises(ValueError, match=r"parameterization must be 'ntk', 'standard' or 'mean_field', got 'mup'"):
+        networks.MLP(widths=(4,), parameterization="mup")
     with pytest.raises(ValueError, match=r"parameterization='mean_field' needs no readout bias \(b_std\[-1\] = 0\)"):
         networks.MLP(widths=(4,), b_std=0.1, parameterization="mean_field")
+
+
+# ------------------------------------------------------------------ standard parameterisation
+
+
+def test_standard_parameterisation_computes_the_same_function(key):
+    # Same key, same function at initialisation: only where the scale sits differs (Lee et al. 2019).
+    kw = dict(widths=(30, 20), out_dim=2, activation="erf", w_std=(1.7, 1.2, 0.8), b_std=(0.3, 0.0, 0.2))
+    ntk, std = networks.MLP(**kw), networks.MLP(**kw, parameterization="standard")
+    p_ntk, p_std = ntk.init(key, 4), std.init(key, 4)
+    x = jax.random.normal(jax.random.key(3), (6, 4), jnp.float64)
+    np.testing.assert_allclose(std.apply(p_std, x), ntk.apply(p_ntk, x), rtol=1e-12, atol=1e-12)
+    for layer, fan_in in enumerate((4, 30, 20)):
+        np.testing.assert_allclose(p_std[layer]["w"], kw["w_std"][layer] / math.sqrt(fan_in) * p_ntk[layer]["w"], rtol=1e-12)
+        assert std.layer_scale(layer, fan_in) == 1.0
+    np.testing.assert_allclose(p_std[0]["b"], 0.3 * p_ntk[0]["b"], rtol=1e-12)
+    assert "b" not in p_std[1] and std.bias_scale(2) == 1.0 and ntk.bias_scale(2) == 0.2
+
+
+def test_standard_weights_have_variance_w_std_squared_over_fan_in(key):
+    params = networks.MLP(widths=(400,), w_std=2.0, b_std=0.5, parameterization="standard").init(key, 100)
+    assert abs(float(jnp.var(params[0]["w"])) * 100 / 4.0 - 1) < 0.02   # 40,000 entries: 1% standard error
+    assert abs(float(jnp.var(params[1]["w"])) * 400 / 4.0 - 1) < 0.3    # 400 entries
+    assert abs(float(jnp.var(params[0]["b"])) / 0.25 - 1) < 0.3
+
+
+# ------------------------------------------------------------------ architectures without widths
+
+
+def test_architecture_round_trip_and_two_layer():
+    arch = networks.Architecture(depth=3, activation="erf", w_std=1.5, b_std=(0.1, 0.2, 0.3, 0.0))
+    assert arch.w_std == (1.5,) * 4 and arch.b_std == (0.1, 0.2, 0.3, 0.0)
+    net = arch.at_width(64, out_dim=2)
+    assert net.widths == (64, 64, 64) and net.out_dim == 2 and net.architecture == arch
+    assert arch.at_width((5, 6, 7)).widths == (5, 6, 7)
+    assert arch.at_width(8, parameterization="standard").parameterization == "standard"
+    assert networks.two_layer(50, 3) == networks.Architecture.two_layer(3).at_width(50)
+    assert networks.two_layer(50, 3).architecture == networks.Architecture(depth=1, w_std=(math.sqrt(3), 1.0), b_std=0.0)
+    assert networks.Architecture(depth=0).at_width(()).widths == ()
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: networks.Architecture(depth=-1), ValueError, r"depth must be an integer >= 0, got -1"),
+        (lambda: networks.Architecture(depth=2.0), TypeError, r"depth must be an integer, got float 2.0"),
+        (lambda: networks.Architecture(depth=2, w_std=(1.0, 1.0)), ValueError, r"w_std must be a number or a tuple of 3 numbers"),
+        (lambda: networks.Architecture(activation="gelu"), ValueError, r"activation must be one of \['erf', 'relu'\] or a callable, got 'gelu'"),
+        (lambda: networks.Architecture(depth=2).at_width((4,)), ValueError, r"width must be one number or a tuple of 2 widths \(one per hidden layer\), got \(4,\)"),
+        (lambda: networks.Architecture(depth=2).at_width(0), ValueError, r"width must be an integer >= 1, got 0"),
+        (lambda: networks.Architecture.two_layer(0), ValueError, r"in_dim must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_architecture_descriptions(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

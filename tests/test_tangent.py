@@ -1,3 +1,5 @@
+from functools import partial
+
 import jax
 from jax.flatten_util import ravel_pytree
 import jax.numpy as jnp
@@ -257,7 +259,7 @@ def test_float32_analytic_close_to_float64():
         (lambda n, p, x: tangent.infinite_width(n, x, jnp.ones((2, 4))), ValueError, r"x1 and x2 must have the same number of features"),
         (lambda n, p, x: tangent.infinite_width(n, x.at[0, 0].set(jnp.nan)), ValueError, r"x1 must be finite, got 1 NaN"),
         (lambda n, p, x: tangent.infinite_width(networks.MLP(widths=(3,), activation=jnp.tanh), x), ValueError, r"infinite-width kernels need activation in \['erf', 'relu'\]"),
-        (lambda n, p, x: tangent.infinite_width("mlp", x), TypeError, r"net must be an ntkbook.networks.MLP, got str"),
+        (lambda n, p, x: tangent.infinite_width("mlp", x), TypeError, r"net must be an ntkbook.networks.Architecture or MLP, got str"),
         (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, method="fast"), ValueError, r"method must be one of \('auto', 'structured', 'jacobian', 'products'\), got 'fast'"),
         (lambda n, p, x: tangent.empirical_ntk(n.apply, p, x, batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
         (lambda n, p, x: tangent.empirical_ntk(None, p, x), TypeError, r"apply_fn must be a callable"),
@@ -278,3 +280,144 @@ def test_bad_inputs(call, error, message):
 def test_infinite_width_rejects_mean_field():
     with pytest.raises(ValueError, match=r"infinite-width kernels are defined for parameterization='ntk', got 'mean_field'"):
         tangent.infinite_width(networks.MLP(widths=(3,), parameterization="mean_field"), jnp.ones((2, 3)))
+
+
+# ------------------------------------------------------------------ architectures, standard parameterisation
+
+
+def test_infinite_width_of_an_architecture_ignores_widths():
+    x = jax.random.normal(jax.random.key(3), (7, 4), jnp.float64)
+    arch = networks.Architecture(depth=2, activation="erf", w_std=1.3, b_std=0.2)
+    k = tangent.infinite_width(arch, x)
+    for width in (1, (5, 300)):
+        np.testing.assert_array_equal(tangent.infinite_width(arch.at_width(width), x).ntk, k.ntk)
+    np.testing.assert_allclose(tangent.infinite_width(networks.Architecture.two_layer(4), x).ntk, tangent.two_layer_relu(x).total, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"defined for parameterization='ntk', got 'standard'"):
+        tangent.infinite_width(arch.at_width(8, parameterization="standard"), x)
+    with pytest.raises(TypeError, match=r"net must be an ntkbook.networks.Architecture or MLP, got str"):
+        tangent.infinite_width("relu", x)
+
+
+@pytest.mark.parametrize("depth, activation, b_std", [(1, "relu", 0.0), (2, "erf", 0.3), (3, "relu", 0.1)])
+def test_standard_parameterisation_structured_equals_autodiff(depth, activation, b_std):
+    net = networks.MLP(widths=(24, 17, 20)[:depth], out_dim=2, activation=activation, w_std=1.3, b_std=b_std, parameterization="standard")
+    params = net.init(jax.random.key(depth), 5)
+    x = jax.random.normal(jax.random.key(1), (9, 5), jnp.float64)
+    ref = tangent.empirical_ntk(net.apply, params, x, method="jacobian", full_outputs=True)
+    got = tangent.empirical_ntk(net.apply, params, x, method="structured", full_outputs=True)
+    assert float(jnp.max(jnp.abs(got - ref)) / jnp.max(jnp.abs(ref))) < 1e-10
+
+
+def test_standard_ntk_weights_each_layer_by_its_fan_in(key):
+    # d f / d W_std = (fan_in / w_std^2)^{1/2} d f / d W_ntk per layer, so the readout part is m times larger:
+    # Theta_std = (d / w_0^2) Theta^(w) + (m / w_1^2) Theta^(a) (+ 1 / b_std^2 times each bias part).
+    d, m = 3, 40
+    kw = dict(widths=(m,), w_std=(1.7, 1.3), b_std=(0.0, 0.5))
+    ntk, std = networks.MLP(**kw), networks.MLP(**kw, parameterization="standard")
+    p = ntk.init(key, d)
+    x = jax.random.normal(jax.random.key(2), (5, d), jnp.float64)
+    first = tangent.empirical_ntk(lambda w, x: ntk.apply([w, p[1]], x), p[0], x)
+    readout_w = tangent.empirical_ntk(lambda w, x: ntk.apply([p[0], {"w": w, "b": p[1]["b"]}], x), p[1]["w"], x)
+    readout_b = tangent.empirical_ntk(lambda b, x: ntk.apply([p[0], {"w": p[1]["w"], "b": b}], x), p[1]["b"], x)
+    expected = d / 1.7**2 * first + m / 1.3**2 * readout_w + readout_b / 0.5**2
+    np.testing.assert_allclose(tangent.empirical_ntk(std.apply, std.init(key, d), x), expected, rtol=1e-10)
+
+
+# ------------------------------------------------------------------ independent checks of the recursion
+
+
+def test_erf_recursion_against_gauss_hermite_quadrature():
+    # One step of the recursion by 2-d Gauss-Hermite quadrature, with no closed form involved:
+    # (u, v) = C z, z standard normal, C the Cholesky factor of Sigma_1 on the pair.
+    x = jnp.array([[0.9, -0.4, 0.3], [0.2, 0.7, -1.1]], jnp.float64)
+    arch = networks.Architecture(depth=1, activation="erf", w_std=(1.4, 0.9), b_std=(0.3, 0.2))
+    s = 1.4**2 * np.asarray(x @ x.T) / 3 + 0.3**2
+    t, w = np.polynomial.hermite_e.hermegauss(80)
+    z = np.stack(np.meshgrid(t, t, indexing="ij")).reshape(2, -1)
+    weight = np.outer(w, w).ravel() / (2 * np.pi)
+    u, v = np.linalg.cholesky(s) @ z
+    erf, derf = jax.scipy.special.erf, lambda z: 2 / np.sqrt(np.pi) * np.exp(-z**2)
+    nngp = 0.9**2 * np.sum(weight * erf(u) * erf(v)) + 0.2**2
+    ntk = nngp + 0.9**2 * np.sum(weight * derf(u) * derf(v)) * s[0, 1]
+    k = tangent.infinite_width(arch, x[:1], x[1:])
+    np.testing.assert_allclose([float(k.nngp[0, 0]), float(k.ntk[0, 0])], [nngp, ntk], rtol=1e-10)
+
+
+def test_relu_two_layer_against_angular_quadrature():
+    # In R^2, a = r (cos psi, sin psi) with psi uniform and E r^2 = 2, independent: a Riemann sum over psi
+    # gives both parts without the arc-cosine formulas.
+    psi = np.linspace(0.0, 2 * np.pi, 400_001)[:-1]
+    for phi in (0.3, 1.2, 2.5):
+        cos_a, cos_b = np.cos(psi), np.cos(psi - phi)
+        first = np.cos(phi) * np.mean((cos_a > 0) & (cos_b > 0))
+        readout = 2 * np.mean(np.maximum(cos_a, 0) * np.maximum(cos_b, 0))
+        x = jnp.array([[1.0, 0.0]]), jnp.array([[np.cos(phi), np.sin(phi)]])
+        k = tangent.two_layer_relu(*x)
+        np.testing.assert_allclose([float(k.a[0, 0]), float(k.b[0, 0])], [first, readout], atol=1e-5)
+
+
+# ------------------------------------------------------------------ spectrum on the sphere
+
+
+def test_harmonic_multiplicities():
+    assert [tangent.harmonic_multiplicity(2, w) for w in range(4)] == [1, 2, 2, 2]
+    assert [tangent.harmonic_multiplicity(3, w) for w in range(4)] == [1, 3, 5, 7]
+    assert [tangent.harmonic_multiplicity(4, w) for w in range(4)] == [1, 4, 9, 16]
+
+
+def test_harmonic_eigenvalues_on_the_circle_are_the_fourier_coefficients():
+    arch = networks.Architecture(depth=2, w_std=2**0.5, b_std=0.5)
+    spec = tangent.harmonic_eigenvalues(partial(tangent.infinite_width, arch, get="ntk"), 2, 20)
+    n = 4096  # circulant Gram matrix of equally spaced points: its eigenvalues are the DFT of a row
+    angle = 2 * np.pi * np.arange(n) / n
+    row = np.asarray(tangent.infinite_width(arch, jnp.array([[1.0, 0.0]]), jnp.stack([jnp.cos(angle), jnp.sin(angle)], 1)).ntk[0])
+    np.testing.assert_allclose(spec.eigenvalues, np.real(np.fft.fft(row))[:21] / n, rtol=0, atol=1e-7 * spec.eigenvalues[0])
+
+
+@pytest.mark.parametrize("in_dim", [3, 5])
+def test_harmonic_eigenvalues_sum_to_the_trace(in_dim):
+    # Mercer: sum_omega N(d, omega) mu_omega = k(x, x); the erf kernel's eigenvalues decay fast enough to check to 1e-9.
+    arch = networks.Architecture(depth=2, activation="erf", w_std=1.2, b_std=0.3)
+    spec = tangent.harmonic_eigenvalues(partial(tangent.infinite_width, arch, get="ntk"), in_dim, 60)
+    assert np.all(spec.eigenvalues > -1e-12)
+    diag = float(tangent.infinite_width(arch, jnp.eye(in_dim)[:1]).ntk[0, 0])
+    assert abs(np.sum(spec.multiplicities * spec.eigenvalues) - diag) < 1e-9 * diag
+
+
+def test_gram_eigenvalues_approach_the_sorted_harmonic_eigenvalues():
+    arch = networks.Architecture(depth=2, w_std=2**0.5, b_std=0.5)
+    kernel = partial(tangent.infinite_width, arch, get="ntk")
+    spec = tangent.harmonic_eigenvalues(kernel, 3, 12).sorted()[:20]
+    x = data.sphere(jax.random.key(0), 1500, 3)
+    gram = np.sort(np.linalg.eigvalsh(np.asarray(kernel(x)) / 1500))[::-1][:20]
+    np.testing.assert_allclose(gram, spec, rtol=0.15)
+
+
+def test_bias_free_two_layer_has_no_odd_degrees_but_bias_and_depth_do():
+    def odd(arch):
+        mu = tangent.harmonic_eigenvalues(partial(tangent.infinite_width, arch, get="ntk"), 3, 15).eigenvalues
+        return np.abs(mu[3::2]) / mu[0]
+    assert odd(networks.Architecture.two_layer(3)).max() < 1e-12
+    assert odd(networks.Architecture(depth=1, w_std=2**0.5, b_std=0.5)).min() > 1e-6
+    assert odd(networks.Architecture(depth=2, w_std=2**0.5)).min() > 1e-6
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: tangent.harmonic_eigenvalues("laplace", 3, 4), TypeError, r"kernel must be a callable kernel\(x1, x2\), got str"),
+        (lambda: tangent.harmonic_eigenvalues(kernels_laplace, 1, 4), ValueError, r"in_dim must be an integer >= 2, got 1"),
+        (lambda: tangent.harmonic_eigenvalues(kernels_laplace, 3, -1), ValueError, r"max_degree must be an integer >= 0, got -1"),
+        (lambda: tangent.harmonic_eigenvalues(kernels_laplace, 3, 8, nodes=8), ValueError, r"nodes must be an integer >= 9, got 8"),
+        (lambda: tangent.harmonic_eigenvalues(lambda a, b: a @ b.T[:, :3], 3, 2), ValueError, r"kernel\(x1, x2\) must return shape \(n1, n2\) = \(1, 264\), got \(1, 3\)"),
+    ],
+)
+def test_harmonic_eigenvalues_bad_inputs(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def kernels_laplace(x1, x2):
+    from ntkbook import kernels
+
+    return kernels.laplace(x1, x2)
