@@ -28,9 +28,10 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from . import _checks
+from . import _checks, regression, tangent
+from .networks import MLP, FixedReadoutReLU
 from ._scan import recorded
-from .tangent import _as_matrix_output, _traced_ntk
+from .tangent import _as_matrix_output, _jacobian, _traced_ntk
 
 __all__ = [
     "Trajectory",
@@ -42,6 +43,11 @@ __all__ = [
     "relative_distance",
     "lazy_training_ratio",
     "hessian_norm",
+    "kernel_gradient_descent",
+    "pattern_flips",
+    "jacobian_change",
+    "TrainedDistribution",
+    "trained_distribution",
 ]
 
 
@@ -355,3 +361,248 @@ def lazy_training_ratio(apply_fn: Callable, params, x_train, y_train, *, key=Non
     residual = jnp.linalg.norm(f(params, x) - y)
     hess = hessian_norm(apply_fn, params, x, key=key, iterations=iterations)
     return float(jnp.max(hess) * residual / jnp.max(jnp.diag(grad_sq)))
+
+
+# ------------------------------------------------------------------ second edition: discrete kernel descent, flips, limits
+
+
+@jax.jit
+def _kernel_descent(evals, evecs, residual0, k_test_train, f0_test, steps, eta_over_n):
+    # Per eigendirection the residual is multiplied by rho = 1 - eta lam / n each step;
+    # the test side accumulates (eta / n) sum_{j < s} rho^j = (1 - rho^s) / lam, which
+    # tends to s eta / n as lam -> 0 (written with log1p / expm1 for small lam).
+    lam = jnp.maximum(evals, 0.0)[None, :]
+    s = steps[:, None].astype(evals.dtype)
+    rho = 1.0 - eta_over_n * lam
+    odd = jnp.mod(steps[:, None], 2) == 1
+    power = jnp.where((rho < 0) & odd, -1.0, 1.0) * jnp.abs(rho) ** s  # rho^s, also for rho < 0
+    small = eta_over_n * lam < 0.5
+    log_rho = jnp.log1p(-jnp.where(small, eta_over_n * lam, 0.0))
+    gain_small = jnp.where(lam > 0, -jnp.expm1(s * log_rho) / jnp.where(lam > 0, lam, 1.0), s * eta_over_n)
+    gain = jnp.where(small, gain_small, (1.0 - power) / jnp.where(lam > 0, lam, 1.0))
+    coeff0 = evecs.T @ residual0
+    train_res = jnp.einsum("ij,tj,jk->tik", evecs, power, coeff0)
+    test = None
+    if k_test_train is not None:
+        test = f0_test[None] - jnp.einsum("mj,tj,jk->tmk", k_test_train @ evecs, gain, coeff0)
+    return train_res, test
+
+
+def kernel_gradient_descent(k_train, y_train, u0, *, step: float, num_steps: int, record_every: int = 1,
+                            k_test_train=None, f0_test=None) -> FlowSolution:
+    """Gradient descent with a fixed kernel, in closed form: the linearised network trained by GD.
+
+    With the loss ``|u - y|**2 / (2 n)`` and a fixed kernel ``K``, one step maps the
+    residual ``e = u - y`` to ``(I - step K / n) e``, and a test prediction moves by
+    ``-(step / n) K(x, X) e``. Hence, with ``K = sum_i lam_i v_i v_i^T``::
+
+        e(s) = sum_i (1 - step lam_i / n)^s <v_i, e(0)> v_i,
+        f_s(x) = f_0(x) - K(x, X) sum_i (1 - (1 - step lam_i / n)^s) / lam_i <v_i, e(0)> v_i,
+
+    the discrete counterpart of :func:`gradient_flow` (Lee et al. 2019, the
+    linearised network under gradient descent; Arora et al. 2019, Theorem 4.1,
+    the same recursion for the residual). Directions with ``step lam_i / n > 2``
+    grow: the linearised model diverges beyond the step ``2 n / lam_max``.
+
+    Parameters
+    ----------
+    k_train : array_like, shape (n, n)
+        Positive semi-definite kernel matrix on the training inputs.
+    y_train, u0 : array_like, shape (n,) or (n, q)
+        Targets and predictions at step 0.
+    step : float
+        Step size ``eta > 0``.
+    num_steps, record_every : int
+        Number of steps, a multiple of ``record_every``; records at steps
+        ``0, record_every, ..., num_steps``.
+    k_test_train : array_like, shape (p, n), optional
+        Kernel between test and training inputs.
+    f0_test : array_like, shape (p,) or (p, q), optional
+        Test predictions at step 0 (zeros by default).
+
+    Returns
+    -------
+    FlowSolution
+        ``times`` holds the flow times ``step * s`` of the records; ``train``
+        (R + 1, n[, q]) and ``test`` (R + 1, p[, q]) the predictions.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, ``k_train`` is not positive semi-definite, or
+        ``step``, ``num_steps`` or ``record_every`` are out of range.
+    """
+    k = _checks.square(k_train, "k_train")
+    n = k.shape[0]
+    y = _checks.targets(y_train, n, "y_train")
+    u0 = _checks.targets(u0, n, "u0")
+    if u0.shape != y.shape:
+        raise ValueError(f"u0 must have the shape of y_train {tuple(y.shape)}, got {tuple(u0.shape)}")
+    step = _checks.real(step, "step", low=0.0)
+    num_records, record_every = _checks.record_schedule(num_steps, record_every)
+    squeeze = y.ndim == 1
+    y2, u2 = y.reshape(n, -1).astype(k.dtype), u0.reshape(n, -1).astype(k.dtype)
+    kt, f0 = None, None
+    if k_test_train is not None:
+        kt = _checks.as_array(k_test_train, "k_test_train", ndim=2).astype(k.dtype)
+        if kt.shape[1] != n:
+            raise ValueError(f"k_test_train must have {n} columns (one per training point), got shape {tuple(kt.shape)}")
+        f0 = jnp.zeros((kt.shape[0], y2.shape[1]), k.dtype) if f0_test is None else _checks.targets(f0_test, kt.shape[0], "f0_test").reshape(kt.shape[0], -1).astype(k.dtype)
+    evals, evecs = jnp.linalg.eigh(k)
+    scale = float(jnp.max(jnp.abs(evals)))
+    if float(evals[0]) < -1e-6 * scale:
+        raise ValueError(f"k_train must be positive semi-definite, got smallest eigenvalue {float(evals[0]):.3e} (largest {scale:.3e})")
+    steps = jnp.arange(num_records + 1) * record_every
+    res, test = _kernel_descent(evals, evecs, u2 - y2, kt, f0, steps, jnp.asarray(step / n, k.dtype))
+    train = res + y2[None]
+    if squeeze:
+        train = train[..., 0]
+        test = None if test is None else test[..., 0]
+    return FlowSolution(times=steps * step, train=train, test=test)
+
+
+def _first_layer_preactivations(net, params, x):
+    if isinstance(net, FixedReadoutReLU):
+        return x @ params["w"].T
+    if isinstance(net, MLP):
+        if net.depth < 1:
+            raise ValueError("net must have at least one hidden layer to have an activation pattern, got depth 0")
+        h = net.layer_scale(0, params[0]["w"].shape[0]) * (x @ params[0]["w"])
+        return h + net.bias_scale(0) * params[0]["b"] if "b" in params[0] else h
+    raise TypeError(f"net must be an ntkbook.networks.MLP or FixedReadoutReLU, got {type(net).__name__}")
+
+
+def pattern_flips(net, params0, params, x) -> int:
+    """Number of (input, neuron) pairs whose first-layer pre-activation changed sign.
+
+    For a ReLU network this counts the activation-pattern changes between two
+    parameter vectors: where none occurs, the network is a polynomial of degree
+    2 in the parameters of a two-layer net along the segment between them, so
+    every Taylor remainder is exactly quadratic.
+
+    Parameters
+    ----------
+    net : ntkbook.networks.MLP or ntkbook.networks.FixedReadoutReLU
+        The network (an MLP with at least one hidden layer).
+    params0, params : pytree
+        Two parameter vectors of ``net``.
+    x : array_like, shape (n, d)
+        Inputs.
+
+    Returns
+    -------
+    int
+        The number of sign changes among the ``n * m`` first-layer pre-activations.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not one of the two network classes.
+    ValueError
+        If ``x`` is not a 2-d array or ``net`` has no hidden layer.
+    """
+    if not isinstance(net, (MLP, FixedReadoutReLU)):
+        raise TypeError(f"net must be an ntkbook.networks.MLP or FixedReadoutReLU, got {type(net).__name__}")
+    x = _checks.points(x, "x")
+    before = _first_layer_preactivations(net, params0, x.astype(jnp.result_type(*jax.tree_util.tree_leaves(params0))))
+    after = _first_layer_preactivations(net, params, x.astype(before.dtype))
+    return int(jnp.sum((before > 0) != (after > 0)))
+
+
+def jacobian_change(apply_fn: Callable, params0, params, x):
+    """Relative change of the per-input parameter gradient, ``|grad f(theta; x_i) - grad f(theta_0; x_i)| / |grad f(theta_0; x_i)|``.
+
+    Chizat, Oyallon and Bach (2019) compare this with the relative decrease of the
+    loss. To first order in a step ``theta - theta_0 = -eta grad L`` it is at most
+    ``eta |Hess f(x_i)| |grad L| / |grad f(x_i)|`` (operator norm of the Hessian).
+
+    Parameters
+    ----------
+    apply_fn : callable
+        ``apply_fn(params, x)`` with scalar outputs, shape (n,) or (n, 1).
+    params0, params : pytree
+        The reference and the moved parameters.
+    x : array_like, shape (n, d)
+        Inputs.
+
+    Returns
+    -------
+    jax.Array, shape (n,)
+        The relative change at each input.
+
+    Raises
+    ------
+    TypeError
+        If ``apply_fn`` is not callable.
+    ValueError
+        If the network has more than one output.
+    """
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
+    x = _checks.points(x, "x")
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
+    x = x.astype(dtype)
+    out = jax.eval_shape(_as_matrix_output(apply_fn), params0, x[:1])
+    if out.shape[1] != 1:
+        raise ValueError(f"jacobian_change needs a scalar-output network, got {out.shape[1]} outputs")
+    flat = lambda p: jnp.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in jax.tree_util.tree_leaves(_jacobian(apply_fn, p, x))], axis=1)
+    j0, j1 = flat(params0), flat(params)
+    return jnp.linalg.norm(j1 - j0, axis=1) / jnp.linalg.norm(j0, axis=1)
+
+
+class TrainedDistribution(NamedTuple):
+    """Mean (p,) and covariance (p, p), over initialisations, of the infinite-width network trained to convergence."""
+
+    mean: jax.Array
+    cov: jax.Array
+
+
+def trained_distribution(net, x_train, y_train, x_test) -> TrainedDistribution:
+    """Distribution over initialisations of ``f_inf(x) = f_0(x) + Theta(x, X) Theta^{-1} (y - f_0(X))``.
+
+    At infinite width the tangent kernel ``Theta`` is deterministic and the network
+    at initialisation ``f_0`` is a centred Gaussian process with the NNGP kernel
+    ``Sigma``, so the trained network (flow time to infinity) is Gaussian with
+    (Lee et al. 2019, the Gaussian-process form of the trained network)::
+
+        mean(x)    = Theta(x, X) Theta^{-1} y,
+        cov(x, x') = Sigma(x, x') + A(x) Sigma(X, X) A(x')^T - A(x) Sigma(X, x') - Sigma(x, X) A(x')^T,
+
+    with ``A(x) = Theta(x, X) Theta^{-1}``, the linear map that sends the
+    training residual to the test correction. Only the mean is the kernel
+    regression predictor; the fluctuation ``f_0(x) - A(x) f_0(X)`` is what a
+    single trained network adds to it.
+
+    Parameters
+    ----------
+    net : ntkbook.networks.MLP or ntkbook.networks.Architecture
+        Scalar-output network whose infinite-width kernels exist (ReLU or erf).
+    x_train : array_like, shape (n, d)
+        Training inputs, with ``Theta(X, X)`` positive definite.
+    y_train : array_like, shape (n,)
+        Targets.
+    x_test : array_like, shape (p, d)
+        Inputs at which the distribution is returned.
+
+    Returns
+    -------
+    TrainedDistribution
+        ``mean`` (p,) and ``cov`` (p, p).
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree or the activation has no infinite-width kernel.
+    """
+    x, xt = _checks.point_pair(x_train, x_test, names=("x_train", "x_test"))
+    y = _checks.targets(y_train, x.shape[0], "y_train")
+    if y.ndim != 1:
+        raise ValueError(f"y_train must be 1-d (scalar outputs), got shape {tuple(y.shape)}")
+    train = tangent.infinite_width(net, x)
+    cross = tangent.infinite_width(net, xt, x)
+    nngp_test = tangent.infinite_width(net, xt, get="nngp")
+    a = regression.solve(train.ntk, cross.ntk.T).T  # (p, n): Theta(x, X) Theta^{-1}
+    mean = a @ y.astype(a.dtype)
+    mixed = a @ cross.nngp.T
+    cov = nngp_test + a @ train.nngp @ a.T - mixed - mixed.T
+    return TrainedDistribution(mean=mean, cov=cov)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PowerLaw", "loglog_fit"]
+__all__ = ["PowerLaw", "loglog_fit", "SeedFit", "loglog_fit_seeds"]
 
 
 class PowerLaw(NamedTuple):
@@ -47,3 +47,63 @@ def loglog_fit(x, y) -> PowerLaw:
     spread = np.sum((ly - ly.mean()) ** 2)
     r2 = 1.0 - np.sum(residual**2) / spread if spread > 0 else 1.0
     return PowerLaw(float(slope), float(np.exp(intercept)), float(r2))
+
+
+class SeedFit(NamedTuple):
+    """Power laws fitted separately to each seed's measurements (:func:`loglog_fit_seeds`).
+
+    ``slope`` is the mean of the per-seed slopes, ``spread`` their sample standard
+    deviation (0 for a single seed), ``r2`` the smallest per-seed coefficient of
+    determination and ``prefactor`` the geometric mean of the per-seed prefactors;
+    ``fits`` holds the per-seed :class:`PowerLaw` fits. Calling it evaluates
+    ``prefactor * x**slope``.
+    """
+
+    slope: float
+    spread: float
+    r2: float
+    prefactor: float
+    fits: tuple
+
+    def __call__(self, x):
+        return self.prefactor * np.asarray(x, dtype=float) ** self.slope
+
+    def __str__(self) -> str:
+        return f"{self.slope:.2f} +- {self.spread:.2f} (min r2 {self.r2:.2f})"
+
+
+def loglog_fit_seeds(x, y) -> SeedFit:
+    """Fit one power law per seed and report the mean slope and its spread over seeds.
+
+    A rate asserted from one fit of averaged data hides how much it moves from
+    one initialisation to the next; the spread says how sharp a window around a
+    theoretical exponent the data can support.
+
+    Parameters
+    ----------
+    x : array_like, shape (k,)
+        The positive abscissae (widths, step sizes), shared by all seeds.
+    y : array_like, shape (seeds, k)
+        One row of positive measurements per seed.
+
+    Returns
+    -------
+    SeedFit
+        Mean slope, standard deviation over seeds (``ddof=1``), smallest ``r2``,
+        geometric-mean prefactor and the per-seed fits.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 2-d with one column per entry of ``x``, or any value is
+        not finite and positive (the errors of :func:`loglog_fit`).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 2 or x.ndim != 1 or y.shape[1] != x.shape[0] or y.shape[0] < 1:
+        raise ValueError(f"y must have shape (seeds, {x.shape[0] if x.ndim == 1 else 'k'}) matching x of shape (k,), got x {x.shape} and y {y.shape}")
+    fits = tuple(loglog_fit(x, row) for row in y)
+    slopes = np.array([f.slope for f in fits])
+    spread = float(np.std(slopes, ddof=1)) if len(fits) > 1 else 0.0
+    prefactor = float(np.exp(np.mean([np.log(f.prefactor) for f in fits])))
+    return SeedFit(float(slopes.mean()), spread, float(min(f.r2 for f in fits)), prefactor, fits)

@@ -105,3 +105,23 @@ def test_digits_split_is_normalised(key):
 def test_classification_helpers_bad_inputs(key, call, error, message):
     with pytest.raises(error, match=message):
         call(key)
+
+
+def test_loglog_fit_seeds_reports_mean_slope_and_spread():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    y = np.stack([2.0 * x**-0.4, 3.0 * x**-0.6])
+    fit = rates.loglog_fit_seeds(x, y)
+    assert abs(fit.slope + 0.5) < 1e-12 and abs(fit.spread - np.std([-0.4, -0.6], ddof=1)) < 1e-12
+    assert abs(fit.prefactor - np.sqrt(6.0)) < 1e-9 and fit.r2 > 0.999999 and len(fit.fits) == 2
+    np.testing.assert_allclose(fit(x), np.sqrt(6.0) * x**-0.5)
+    assert str(fit) == "-0.50 +- 0.14 (min r2 1.00)"
+    assert rates.loglog_fit_seeds(x, y[:1]).spread == 0.0
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [(np.ones(4), r"y must have shape \(seeds, 4\)"), (np.ones((2, 3)), r"y must have shape \(seeds, 4\)"), (-np.ones((2, 4)), r"finite and > 0")],
+)
+def test_loglog_fit_seeds_bad_inputs(y, message):
+    with pytest.raises(ValueError, match=message):
+        rates.loglog_fit_seeds(np.array([1.0, 2.0, 3.0, 4.0]), y)

@@ -212,3 +212,114 @@ def test_hessian_norm_needs_scalar_outputs(key):
     net = networks.MLP(widths=(4,), out_dim=2)
     with pytest.raises(ValueError, match=r"hessian_norm needs a scalar-output network, got 2 outputs"):
         dynamics.hessian_norm(net.apply, net.init(key, 3), jnp.ones((2, 3)))
+
+
+# ---------------------------------------------------------------- second edition
+
+
+def test_kernel_gradient_descent_matches_the_step_recursion(problem):
+    x, y, u0, k = problem
+    n, step = 12, 0.7
+    k_test = k[:5] * 0.9
+    f0_test = jnp.linspace(-0.3, 0.3, 5)
+    closed = dynamics.kernel_gradient_descent(k, y, u0, step=step, num_steps=60, record_every=20, k_test_train=k_test, f0_test=f0_test)
+    u, f_test = u0, f0_test
+    for _ in range(60):
+        u, f_test = u - step / n * k @ (u - y), f_test - step / n * k_test @ (u - y)
+    np.testing.assert_allclose(closed.train[-1], u, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(closed.test[-1], f_test, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(closed.times, [0.0, 14.0, 28.0, 42.0])
+
+
+def test_kernel_gradient_descent_is_the_trained_linearised_network():
+    net = networks.MLP(widths=(48,), activation="erf", w_std=1.5, b_std=0.2)
+    p0 = net.init(jax.random.key(3), 2)
+    x = jax.random.normal(jax.random.key(4), (7, 2), jnp.float64)
+    x_test = jax.random.normal(jax.random.key(5), (4, 2), jnp.float64)
+    y = jnp.sin(x[:, 0])
+    traj = dynamics.gradient_descent(dynamics.linearize(net.apply, p0), p0, x, y, step=0.4, num_steps=30, record_every=10, x_test=x_test)
+    closed = dynamics.kernel_gradient_descent(tangent.empirical_ntk(net.apply, p0, x), y, net.apply(p0, x)[:, 0], step=0.4, num_steps=30,
+                                              record_every=10, k_test_train=tangent.empirical_ntk(net.apply, p0, x_test, x), f0_test=net.apply(p0, x_test)[:, 0])
+    np.testing.assert_allclose(closed.test, traj.test[..., 0], rtol=1e-9, atol=1e-11)
+
+
+def test_kernel_gradient_descent_oscillates_and_diverges_beyond_2n_over_lambda_max(problem):
+    x, y, u0, k = problem
+    lam_max = float(jnp.linalg.eigvalsh(k)[-1])
+    below = dynamics.kernel_gradient_descent(k, y, u0, step=1.9 * 12 / lam_max, num_steps=400, record_every=400)
+    above = dynamics.kernel_gradient_descent(k, y, u0, step=2.1 * 12 / lam_max, num_steps=400, record_every=400)
+    assert float(jnp.linalg.norm(below.train[-1] - y)) < float(jnp.linalg.norm(u0 - y))
+    assert float(jnp.linalg.norm(above.train[-1] - y)) > 1e3 * float(jnp.linalg.norm(u0 - y))
+
+
+def test_kernel_gradient_descent_zero_eigenvalue_keeps_its_residual():
+    k = jnp.diag(jnp.array([2.0, 1.0, 0.0]))
+    out = dynamics.kernel_gradient_descent(k, jnp.zeros(3), jnp.ones(3), step=0.5, num_steps=10, k_test_train=k, f0_test=jnp.ones(3))
+    np.testing.assert_allclose(out.train[-1], [(1 - 0.5 * 2 / 3) ** 10, (1 - 0.5 / 3) ** 10, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(out.test[-1], out.train[-1], rtol=1e-12)  # K(x, X) = K here
+
+
+def test_pattern_flips_counts_sign_changes(key):
+    net = networks.MLP(widths=(20,), activation="relu", w_std=2**0.5, b_std=0.5)
+    p0 = net.init(key, 3)
+    x = jax.random.normal(jax.random.key(1), (6, 3), jnp.float64)
+    assert dynamics.pattern_flips(net, p0, p0, x) == 0
+    flipped = [{"w": -p0[0]["w"], "b": -p0[0]["b"]}, p0[1]]
+    assert dynamics.pattern_flips(net, p0, flipped, x) == 6 * 20  # every pre-activation changes sign
+    fixed = networks.FixedReadoutReLU.create(key, 10)
+    w0 = fixed.init(key, 3)
+    moved = {"w": w0["w"].at[0].set(-w0["w"][0])}
+    assert dynamics.pattern_flips(fixed, w0, moved, x) == 6
+
+
+def test_jacobian_change_is_zero_for_a_linear_model_and_first_order_in_the_step(key):
+    apply = lambda theta, inputs: inputs @ theta
+    x = jax.random.normal(key, (5, 3), jnp.float64)
+    np.testing.assert_allclose(dynamics.jacobian_change(apply, jnp.zeros(3), jnp.ones(3), x), 0.0, atol=1e-14)
+    net = networks.MLP(widths=(30,), activation="erf", w_std=1.5, b_std=0.1)
+    p0 = net.init(key, 3)
+    direction = net.init(jax.random.key(7), 3)
+    moved = lambda eps: jax.tree_util.tree_map(lambda a, b: a + eps * b, p0, direction)
+    small, half = dynamics.jacobian_change(net.apply, p0, moved(1e-4), x), dynamics.jacobian_change(net.apply, p0, moved(5e-5), x)
+    np.testing.assert_allclose(small / half, 2.0, rtol=1e-3)
+
+
+def test_trained_distribution_mean_is_ntk_regression_and_cov_vanishes_on_the_training_set():
+    net = networks.MLP(widths=(1,), activation="relu", w_std=2**0.5, b_std=0.2)
+    x = jax.random.normal(jax.random.key(2), (6, 2), jnp.float64)
+    x_test = jnp.concatenate([x[:2], jax.random.normal(jax.random.key(3), (3, 2), jnp.float64)])
+    y = jnp.cos(x[:, 1])
+    dist = dynamics.trained_distribution(net, x, y, x_test)
+    k = tangent.infinite_width(net, x_test, x)
+    np.testing.assert_allclose(dist.mean, k.ntk @ regression.solve(tangent.infinite_width(net, x).ntk, y), rtol=1e-8)
+    np.testing.assert_allclose(dist.mean[:2], y[:2], rtol=1e-8)  # interpolates
+    np.testing.assert_allclose(dist.cov[:2, :2], 0.0, atol=1e-8)  # every trained network interpolates
+    np.testing.assert_allclose(dist.cov, dist.cov.T, atol=1e-12)
+    assert float(jnp.linalg.eigvalsh(dist.cov)[0]) > -1e-8 and float(dist.cov[4, 4]) > 1e-3
+
+
+def test_hessian_norm_of_the_chapter_network_with_biases():
+    # f = (s2 / sqrt(m)) sum_r a_r relu((s1 / sqrt(d)) w_r.x + b1 b_r) + b2 b: the (a_r, (w_r, b_r)) blocks
+    # have norm (s2 / sqrt(m)) |((s1 / sqrt(d)) x, b1)| for an active neuron; none couples two neurons.
+    m, d, s, b1 = 40, 2, 2**0.5, 0.1
+    net = networks.MLP(widths=(m,), activation="relu", w_std=s, b_std=b1)
+    params = net.init(jax.random.key(5), d)
+    x = jax.random.normal(jax.random.key(6), (3, d), jnp.float64)
+    expected = s / math.sqrt(m) * jnp.sqrt(s**2 * jnp.sum(x**2, axis=1) / d + b1**2)
+    np.testing.assert_allclose(dynamics.hessian_norm(net.apply, params, x, iterations=300), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: dynamics.kernel_gradient_descent(jnp.eye(3), jnp.ones(3), jnp.ones(2), step=0.1, num_steps=2), ValueError, r"u0 must have 3 rows"),
+        (lambda: dynamics.kernel_gradient_descent(jnp.eye(3), jnp.ones(3), jnp.ones(3), step=0.0, num_steps=2), ValueError, r"step must be > 0.0, got 0.0"),
+        (lambda: dynamics.kernel_gradient_descent(-jnp.eye(3), jnp.ones(3), jnp.ones(3), step=0.1, num_steps=2), ValueError, r"k_train must be positive semi-definite"),
+        (lambda: dynamics.pattern_flips("net", {}, {}, jnp.ones((2, 2))), TypeError, r"net must be an ntkbook.networks.MLP or FixedReadoutReLU, got str"),
+        (lambda: dynamics.jacobian_change(3, {}, {}, jnp.ones((2, 2))), TypeError, r"apply_fn must be a callable"),
+        (lambda: dynamics.trained_distribution(networks.MLP(widths=(2,)), jnp.ones((3, 2)), jnp.ones((3, 2)), jnp.ones((2, 2))), ValueError, r"y_train must be 1-d"),
+    ],
+)
+def test_second_edition_bad_inputs(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
