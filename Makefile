@@ -1,6 +1,7 @@
 # The two set-up commands of the README:
 #   make book   build the site into _build/html from the stored notebook outputs
 #   make test   run every test: package, nbval strict on every notebook, clean book build
+#   make pdf    the PDF edition, _build/pdf/_build/latex/ntkbook.pdf (a later make book links it)
 # Both create (or refresh, when a requirements file changed) the virtual
 # environment .venv from the pinned files in requirements/.
 
@@ -18,7 +19,7 @@ CHROMIUM ?= /usr/bin/chromium
 # for the tests so the comparison is like for like.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: book test homework execute lock clean chromium
+.PHONY: book test homework execute lock clean chromium pdf texlive
 
 $(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,11 +48,31 @@ $(HOMEWORK): $(STAMP) notebooks/homework/build.py $(wildcard notebooks/homework/
 	$(BIN)/python notebooks/homework/build.py
 	touch $@
 
+# The PDF edition: Jupyter Book's LaTeX builder (XeLaTeX via sphinx-jupyterbook-latex)
+# into _build/pdf; the copy in _build/site-assets is served by the site (a later
+# `make book` links it from the how-to page). TeX Live comes from Debian, only what
+# the build reads (checked with latexmk's -recorder file list); poppler-utils gives
+# pdftotext/pdftoppm to the PDF test.
+TEXLIVE_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra \
+  texlive-fonts-recommended fonts-freefont-otf latexmk poppler-utils
+texlive:
+	@{ command -v xelatex && command -v latexmk && command -v pdftoppm && kpsewhich fncychap.sty \
+	   && fc-list | grep -q FreeSerif; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $(TEXLIVE_PACKAGES) >/dev/null; \
+	  else echo "The PDF edition needs TeX Live: sudo apt-get install --no-install-recommends $(TEXLIVE_PACKAGES)"; exit 1; fi; }
+
+pdf: $(STAMP) texlive
+	rm -rf _build/pdf
+	$(BIN)/jupyter-book build . --builder pdflatex --path-output _build/pdf --warningiserror --keep-going
+	mkdir -p _build/site-assets && cp _build/pdf/_build/latex/ntkbook.pdf _build/site-assets/ntkbook.pdf
+	@echo "PDF edition: _build/pdf/_build/latex/ntkbook.pdf ($$(pdfinfo _build/pdf/_build/latex/ntkbook.pdf | awk '/^Pages/ {print $$2}') pages)"
+
 book: $(STAMP) $(MATHJAX) homework
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-test: $(STAMP) $(MATHJAX) homework chromium
+test: $(STAMP) $(MATHJAX) homework chromium texlive
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 # Re-execute every chapter and store its outputs (run after editing a notebook).

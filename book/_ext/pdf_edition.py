@@ -9,12 +9,23 @@ names of duplicate implicit targets, so its theorems were labelled
 assembles the single LaTeX doctree it stamps every section with the document
 it came from (``sphinx.util.nodes.inline_all_toctrees``), so the nearest
 enclosing section names the document directly.
+
+The directive ``{pdf-edition}`` links the PDF from the website when ``make pdf``
+has put it in ``_build/site-assets/`` (served at the site root by
+``html_extra_path``); otherwise it says how to build it, so the site never
+carries a broken link. In the PDF itself it points back to the website.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from docutils import nodes
 from sphinx import addnodes
+from sphinx.util.docutils import SphinxDirective
+
+#: Where ``make pdf`` leaves the copy that the site serves, relative to the book root.
+SITE_PDF = Path("_build/site-assets/ntkbook.pdf")
 
 
 def _document_of(env, node, parent_tag):
@@ -30,6 +41,32 @@ def _document_of(env, node, parent_tag):
 _original_find_parent = None
 
 
+class PdfEdition(SphinxDirective):
+    """``{pdf-edition}``: a paragraph that links the PDF edition, or says how to build it."""
+
+    def run(self):
+        para = nodes.paragraph()
+        if self.env.app.builder.format == "latex":
+            para += nodes.Text("This is the PDF edition of the book. The website has the same text with the "
+                               "chapters as notebooks to download or launch, and the homework notebooks.")
+            return [para]
+        pdf = Path(self.env.srcdir) / SITE_PDF
+        if pdf.exists():
+            size = pdf.stat().st_size / 2**20
+            href = "../" * self.env.docname.count("/") + SITE_PDF.name
+            para += nodes.Text("The whole book, with proofs, exercises and their solutions, is also available as one PDF for "
+                               "printing and annotating: ")
+            para += nodes.reference("", f"{SITE_PDF.name} ({size:.1f} MiB)", refuri=href, classes=["pdf-edition"])
+            para += nodes.Text(".")
+        else:
+            para += nodes.Text("This copy of the site was built without the PDF edition; ")
+            para += nodes.literal("", "make pdf")
+            para += nodes.Text(" builds it (it needs TeX Live), and a following ")
+            para += nodes.literal("", "make book")
+            para += nodes.Text(" links it here.")
+        return [para]
+
+
 def setup(app):
     global _original_find_parent
     import sphinx_proof.nodes
@@ -37,4 +74,5 @@ def setup(app):
     if _original_find_parent is None:
         _original_find_parent = sphinx_proof.nodes.find_parent
         sphinx_proof.nodes.find_parent = _document_of
+    app.add_directive("pdf-edition", PdfEdition)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
