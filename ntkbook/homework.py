@@ -281,8 +281,8 @@ def _patched(targets):
             setattr(parent, attr, obj)
 
 
-def check_rules(fn: Callable, *args, forbid: Iterable[str] = (), allow: Iterable[str] = (), loops: bool = True, **kwargs):
-    """Fail with :class:`RuleBroken` if ``fn`` uses ``ntkbook`` or a forbidden function; return ``fn(*args, **kwargs)``.
+def check_rules(fn: Callable, *args, forbid: Iterable[str] = (), allow: Iterable[str] = (), loops: bool = True, **kwargs) -> None:
+    """Fail with :class:`RuleBroken` if ``fn`` uses ``ntkbook`` or a forbidden function while computing ``fn(*args, **kwargs)``.
 
     ``forbid`` lists dotted names (``"jax.numpy.linalg.inv"``, or a preset: :data:`INVERSES`,
     :data:`AUTODIFF`, :data:`EXPM`); every function defined in ``ntkbook`` is forbidden too, except in
@@ -305,6 +305,6 @@ def check_rules(fn: Callable, *args, forbid: Iterable[str] = (), allow: Iterable
         jax.clear_caches()
     with _patched(rules.patch_list):
         try:
-            return fn(*args, **kwargs)
+            fn(*args, **kwargs)
         except RuleBroken as error:
             raise RuleBroken(f"{name} broke the question's rules: {error}. It scores 0.") from None
