@@ -19,7 +19,7 @@ CHROMIUM ?= /usr/bin/chromium
 # for the tests so the comparison is like for like.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: book test homework execute lock clean chromium pdf texlive
+.PHONY: book test homework grade execute lock clean chromium pdf texlive
 
 $(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,9 +44,18 @@ chromium:
 # (otter-grader, offline); the site links the student notebooks.
 HOMEWORK := _build/homework/.built
 homework: $(HOMEWORK)
-$(HOMEWORK): $(STAMP) notebooks/homework/build.py $(wildcard notebooks/homework/hw*.ipynb)
+# The zips carry an ntkbook wheel, so a change to the package rebuilds them.
+$(HOMEWORK): $(STAMP) notebooks/homework/build.py $(wildcard notebooks/homework/hw*.ipynb) $(wildcard ntkbook/*.py) pyproject.toml
 	$(BIN)/python notebooks/homework/build.py
 	touch $@
+
+# Grade a folder of submissions with a homework's autograder (otter, no Docker):
+#   make grade HW=hw01_kernel_regression SUBMISSIONS=path/to/folder [GRADE_TIMEOUT=600]
+# writes _build/grades/$(HW)/grades.csv (a row per student, a column per question).
+GRADE_TIMEOUT ?= 600
+grade: $(STAMP) $(HOMEWORK)
+	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=<homework name> SUBMISSIONS=<folder>"; exit 2; }
+	$(BIN)/python notebooks/homework/grade.py "$(HW)" "$(SUBMISSIONS)" --timeout $(GRADE_TIMEOUT)
 
 # The PDF edition: Jupyter Book's LaTeX builder (XeLaTeX via sphinx-jupyterbook-latex)
 # into _build/pdf; the copy in _build/site-assets is served by the site (a later
