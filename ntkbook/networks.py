@@ -80,6 +80,25 @@ class MLP:
     Parameters are a list with one dict per dense layer, ``{"w": (fan_in,
     fan_out), "b": (fan_out,)}``; ``"b"`` is absent when that layer's
     ``b_std`` is 0.
+
+    Raises:
+      TypeError: ``widths`` not a sequence, a non-integer width or
+        ``out_dim``, or an ``activation`` that is neither a name nor callable.
+      ValueError: a width or ``out_dim`` below 1, an unknown activation name
+        or parameterisation, scales of the wrong length or sign, or a
+        mean-field network with a readout bias.
+
+    Examples:
+        >>> import jax
+        >>> from ntkbook import networks
+        >>> net = networks.MLP(widths=(64, 64), out_dim=2, w_std=2**0.5, b_std=0.1)
+        >>> params = net.init(jax.random.key(0), in_dim=3)
+        >>> [p["w"].shape for p in params]
+        [(3, 64), (64, 64), (64, 2)]
+        >>> net.apply(params, jax.numpy.ones((5, 3))).shape
+        (5, 2)
+        >>> networks.num_params(params)  # 3*64 + 64 + 64*64 + 64 + 64*2 + 2
+        4546
     """
 
     widths: tuple = ()
@@ -163,7 +182,11 @@ class MLP:
         return params
 
     def apply(self, params, x):
-        """Network outputs; ``x`` of shape (n, d), returns (n, out_dim). Jit- and vmap-friendly."""
+        """Network outputs; ``x`` of shape (n, d), returns (n, out_dim). Jit- and vmap-friendly.
+
+        Raises ``ValueError`` when ``x`` is not 2-d, ``params`` has the wrong number of
+        layers, or ``x`` has not the ``in_dim`` columns ``params`` was drawn for.
+        """
         x = _checks.as_array(x, "x", ndim=2)
         if len(params) != self.depth + 1:
             raise ValueError(f"params must hold {self.depth + 1} layers for this MLP, got {len(params)}")
@@ -273,19 +296,23 @@ class FixedReadoutReLU:
 
     @classmethod
     def create(cls, key, width: int) -> "FixedReadoutReLU":
+        """The network of width ``width`` with readout signs ``a_r`` drawn uniformly from
+        {-1, +1} with ``key``; raises ``TypeError``/``ValueError`` unless ``width`` is an integer >= 1."""
         width = _checks.integer(width, "width", low=1)
         return cls(readout=jax.random.rademacher(key, (width,)).astype(jnp.result_type(float)))
 
     @property
     def width(self) -> int:
+        """Number of neurons m."""
         return self.readout.shape[0]
 
     def init(self, key, in_dim: int) -> dict:
+        """Trainable weights ``{"w": (m, in_dim)}``, i.i.d. N(0, 1), so each row ``w_r ~ N(0, I_d)``."""
         in_dim = _checks.integer(in_dim, "in_dim", low=1)
         return {"w": jax.random.normal(key, (self.width, in_dim))}
 
     def apply(self, params, x):
-        """Outputs of shape (n,) for ``x`` of shape (n, d)."""
+        """Outputs of shape (n,) for ``x`` of shape (n, d); ``ValueError`` if ``x`` is not 2-d with d columns."""
         x = _checks.as_array(x, "x", ndim=2)
         if x.shape[1] != params["w"].shape[1]:
             raise ValueError(f"x must have {params['w'].shape[1]} features, got shape {tuple(x.shape)}")

@@ -17,7 +17,10 @@ __all__ = ["PowerLaw", "loglog_fit", "SeedFit", "loglog_fit_seeds"]
 class PowerLaw(NamedTuple):
     """``y ~ prefactor * x**slope``, fitted by least squares in log-log space.
 
-    ``r2`` is the coefficient of determination of the linear fit in log space.
+    Attributes:
+      slope: the fitted exponent.
+      prefactor: the fitted constant, ``exp`` of the intercept in log space.
+      r2: coefficient of determination of the linear fit in log space.
     """
 
     slope: float
@@ -25,13 +28,27 @@ class PowerLaw(NamedTuple):
     r2: float
 
     def __call__(self, x):
+        """The fitted law at ``x`` (any shape): ``prefactor * x**slope``, a NumPy array."""
         return self.prefactor * np.asarray(x, dtype=float) ** self.slope
 
 
 def loglog_fit(x, y) -> PowerLaw:
-    """Fit ``log y = slope * log x + log prefactor``.
+    """Fit ``log y = slope * log x + log prefactor``; returns a :class:`PowerLaw`.
 
-    Args: x, y: 1-d arrays of the same length >= 2, all entries > 0.
+    Args:
+      x, y: 1-d arrays of the same length >= 2, all entries finite and > 0.
+
+    Raises:
+      ValueError: ``x`` and ``y`` not 1-d of one length, fewer than 2 points,
+        or an entry that is not finite and positive.
+
+    Examples:
+        >>> from ntkbook import rates
+        >>> fit = rates.loglog_fit([1, 10, 100], [3.0, 0.3, 0.03])
+        >>> round(fit.slope, 6), round(fit.prefactor, 6), round(fit.r2, 6)
+        (-1.0, 3.0, 1.0)
+        >>> round(float(fit(1000)), 9)
+        0.003
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)

@@ -51,26 +51,51 @@ _DEFAULT_MEMORY = 512 * 2**20  # bytes of Jacobian blocks held at once
 
 
 class Kernels(NamedTuple):
-    """Infinite-width kernels: ``nngp`` (output covariance at init) and ``ntk``; each (n1, n2)."""
+    """Infinite-width kernels of a network, as returned by :func:`infinite_width`.
+
+    Attributes:
+      nngp: (n1, n2) NNGP kernel ``Sigma(x, x')``, the covariance of the
+        network's output at initialisation in the infinite-width limit.
+      ntk: (n1, n2) neural tangent kernel ``Theta_inf(x, x')`` (Jacot et al.
+        2018, Theorem 1).
+    """
 
     nngp: jax.Array
     ntk: jax.Array
 
 
 class TwoLayerNTK(NamedTuple):
-    """The two parts of the two-layer NTK (seed 001): gradients in the first-layer
-    weights ``a`` and in the readout ``b``; each (n1, n2)."""
+    """The two parts of the two-layer NTK (seed 001), as returned by :func:`two_layer_relu`.
+
+    The fields keep the seed's names: ``a`` are the input weights (``w_r`` in
+    the book's notation) and ``b`` the readout weights (``a_r`` in the book).
+
+    Attributes:
+      a: (n1, n2) part from the gradients in the first-layer weights,
+        ``Theta^(w)`` in the book.
+      b: (n1, n2) part from the gradients in the readout weights,
+        ``Theta^(a)`` in the book.
+    """
 
     a: jax.Array
     b: jax.Array
 
     @property
     def total(self) -> jax.Array:
+        """The whole NTK ``a + b``; (n1, n2)."""
         return self.a + self.b
 
 
 class MonteCarloKernels(NamedTuple):
-    """Averages over independent initialisations and their standard errors; each (n1, n2)."""
+    """Monte Carlo estimates over independent initialisations, as returned by :func:`monte_carlo`.
+
+    Attributes:
+      ntk: (n1, n2) mean of the empirical NTK over the draws.
+      ntk_sem: (n1, n2) its standard error, ``std / sqrt(n_samples)`` entrywise.
+      nngp: (n1, n2) mean of ``f(x) f(x')`` (averaged over outputs too), the
+        NNGP estimate.
+      nngp_sem: (n1, n2) its standard error.
+    """
 
     ntk: jax.Array
     ntk_sem: jax.Array
@@ -264,6 +289,28 @@ def empirical_ntk(
       devices: devices to spread the tiles over (default ``jax.devices()``).
 
     Returns: (n1, n2) or (n1, n2, k, k) array in the dtype of the parameters.
+
+    Raises:
+      TypeError: ``apply_fn`` is not callable.
+      ValueError: an unknown ``method``, ``method="structured"`` for a function
+        that is not an ``MLP.apply``, ``params`` without arrays, or inputs that
+        are not (n, d) arrays of one width.
+
+    Examples:
+        At large width the empirical NTK of seed 001's two-layer ReLU network
+        is close to its infinite-width limit (:func:`two_layer_relu`):
+
+        >>> import jax, jax.numpy as jnp
+        >>> from ntkbook import networks, tangent
+        >>> x = jax.random.normal(jax.random.key(0), (4, 3))
+        >>> net = networks.two_layer(width=8192, in_dim=3)
+        >>> params = net.init(jax.random.key(1), 3)
+        >>> k = tangent.empirical_ntk(net.apply, params, x)
+        >>> k.shape
+        (4, 4)
+        >>> limit = tangent.two_layer_relu(x).total
+        >>> bool(jnp.max(jnp.abs(k - limit)) < 0.05 * jnp.max(limit))
+        True
     """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
@@ -448,6 +495,32 @@ def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = No
     Computed in tiles of at most ``block_size`` x ``block_size`` entries, spread
     over ``devices`` (default all), by :func:`ntkbook.blocks.kernel_matrix`:
     memory beyond the result is a few tiles, so n = 20,000 fits in float32.
+
+    Raises:
+      TypeError: ``net`` is neither an ``Architecture`` nor an ``MLP``.
+      ValueError: an ``MLP`` not in the NTK parameterisation, an activation
+        without a closed form (use :func:`monte_carlo`), ``get`` other than
+        None, ``"nngp"`` or ``"ntk"``, or inputs that are not (n, d) arrays of
+        one width.
+
+    Examples:
+        The limit does not depend on the widths. With ReLU, ``w_std = sqrt(2)``
+        and no bias every layer keeps ``Sigma(x, x) = 2 |x|^2 / d``, so on the
+        diagonal the NTK of depth L is ``L + 1`` times the NNGP:
+
+        >>> import jax, jax.numpy as jnp
+        >>> from ntkbook import networks, tangent
+        >>> x = jax.random.normal(jax.random.key(0), (5, 3))
+        >>> k = tangent.infinite_width(networks.Architecture(depth=2, w_std=2**0.5), x)
+        >>> k.ntk.shape, k.nngp.shape
+        ((5, 5), (5, 5))
+        >>> wide = networks.MLP(widths=(7, 9), w_std=2**0.5)
+        >>> bool(jnp.allclose(tangent.infinite_width(wide, x, get="ntk"), k.ntk))
+        True
+        >>> bool(jnp.allclose(jnp.diag(k.nngp), 2 * jnp.sum(x**2, 1) / 3, rtol=1e-5))
+        True
+        >>> bool(jnp.allclose(jnp.diag(k.ntk), 3 * jnp.diag(k.nngp), rtol=1e-5))
+        True
     """
     net = _limit_architecture(net)
     if not isinstance(net.activation, str) or net.activation not in _MOMENTS:
