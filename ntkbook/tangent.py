@@ -42,6 +42,7 @@ __all__ = [
     "angles",
     "coactivation_probability",
     "monte_carlo",
+    "ntk_draws",
     "HarmonicSpectrum",
     "harmonic_multiplicity",
     "harmonic_eigenvalues",
@@ -693,3 +694,55 @@ def harmonic_eigenvalues(kernel: Callable, in_dim: int, max_degree: int, *, node
         prev, cur = cur, (cos * cur if omega == 0 else ((2 * omega + d - 2) * cos * cur - omega * prev) / (omega + d - 2))
     degrees = np.arange(top + 1)
     return HarmonicSpectrum(degrees, np.array(mus), np.array([harmonic_multiplicity(d, int(o)) for o in degrees]))
+
+
+def ntk_draws(net, key, x, *, n_samples: int, batch_size: int | None = None):
+    """Empirical NTKs of ``n_samples`` independent initialisations of ``net`` on ``x``; (n_samples, n, n).
+
+    The per-draw kernels behind :func:`monte_carlo`, for statistics it does not
+    report: how one draw deviates from the limit, quantiles, fits per draw.
+    One compiled program maps over the keys, so thousands of small draws cost
+    little more than one.
+
+    Parameters
+    ----------
+    net : object
+        A network with ``init(key, in_dim)`` and ``apply(params, x)``, such as
+        :class:`ntkbook.networks.MLP` (structured kernel) or any other (Jacobian).
+    key : jax.Array
+        PRNG key; draw ``i`` uses ``jax.random.split(key, n_samples)[i]``, as
+        :func:`monte_carlo` does, so the two agree draw for draw.
+    x : array, shape (n, d)
+        Inputs.
+    n_samples : int
+        Number of initialisations, >= 1.
+    batch_size : int, optional
+        Draws computed at once (vectorised); default 1 (sequential, least memory).
+
+    Returns
+    -------
+    jax.Array, shape (n_samples, n, n)
+        ``Theta(x, x)`` for each draw, the mean of the diagonal of the output blocks.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For ``n_samples`` or ``batch_size`` not an integer >= 1, ``x`` not a finite 2-d array, or a
+        ``net`` without ``init`` and ``apply``.
+    """
+    if not (callable(getattr(net, "init", None)) and callable(getattr(net, "apply", None))):
+        raise TypeError(f"net must have init(key, in_dim) and apply(params, x), got {type(net).__name__}")
+    n_samples = _checks.integer(n_samples, "n_samples", low=1)
+    batch_size = _checks.integer(1 if batch_size is None else batch_size, "batch_size", low=1)
+    x = _checks.as_array(x, "x", ndim=2)
+    return _ntk_draws(net, jax.random.split(key, n_samples), x, batch_size)
+
+
+@partial(jax.jit, static_argnames=("net", "batch_size"))
+def _ntk_draws(net, keys, x, batch_size):
+    def one(k):
+        params = net.init(k, x.shape[1])
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+        return _traced_ntk(net.apply, params, x.astype(dtype))
+
+    return lax.map(one, keys, batch_size=batch_size)

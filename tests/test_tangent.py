@@ -421,3 +421,21 @@ def kernels_laplace(x1, x2):
     from ntkbook import kernels
 
     return kernels.laplace(x1, x2)
+
+
+def test_ntk_draws_are_the_draws_of_monte_carlo():
+    net = networks.MLP(widths=(16, 12), activation="erf", w_std=1.3, b_std=0.2)
+    x = jax.random.normal(jax.random.key(4), (5, 3), jnp.float64)
+    draws = tangent.ntk_draws(net, jax.random.key(7), x, n_samples=6)
+    assert draws.shape == (6, 5, 5)
+    mc = tangent.monte_carlo(net, jax.random.key(7), x, n_samples=6)
+    np.testing.assert_allclose(draws.mean(0), mc.ntk, rtol=1e-10)
+    np.testing.assert_allclose(draws.std(0, ddof=1) / np.sqrt(6), mc.ntk_sem, rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(tangent.ntk_draws(net, jax.random.key(7), x, n_samples=6, batch_size=3), draws, rtol=1e-12)
+    fixed = networks.FixedReadoutReLU.create(jax.random.key(1), 8)   # not an MLP: the Jacobian path
+    np.testing.assert_allclose(tangent.ntk_draws(fixed, jax.random.key(2), x, n_samples=2).mean(0),
+                               tangent.monte_carlo(fixed, jax.random.key(2), x, n_samples=2).ntk, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"n_samples must be an integer >= 1, got 0"):
+        tangent.ntk_draws(net, jax.random.key(0), x, n_samples=0)
+    with pytest.raises(TypeError, match=r"net must have init\(key, in_dim\) and apply\(params, x\), got str"):
+        tangent.ntk_draws("mlp", jax.random.key(0), x, n_samples=2)
