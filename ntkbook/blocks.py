@@ -119,6 +119,22 @@ def kernel_matrix(
 
     Returns: pytree like ``kernel_fn``'s output, leaves (n1, n2, ...), sharded by
     rows (replicated when n1 is not a multiple of the number of devices).
+
+    Raises:
+      TypeError: ``kernel_fn`` not callable or not hashable, or a non-integer
+        ``block_size``.
+      ValueError: ``block_size < 1``, no devices, or inputs without examples or
+        whose arrays disagree on the number of examples.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import blocks
+        >>> def dot(a, b):
+        ...     return a @ (a if b is None else b).T
+        >>> x = jnp.arange(14.0).reshape(7, 2)
+        >>> k = blocks.kernel_matrix(dot, x, block_size=3)  # 3 x 3 tiles, padded
+        >>> k.shape, bool(jnp.allclose(k, x @ x.T))
+        ((7, 7), True)
     """
     if not callable(kernel_fn):
         raise TypeError(f"kernel_fn must be callable as kernel_fn(a, b, *args), got {type(kernel_fn).__name__}")

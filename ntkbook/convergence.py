@@ -86,7 +86,19 @@ def gradient(w, a, x, y):
 def gram_continuous(x):
     """``H^cts_ij = E_w[<x_i, x_j> 1[<w, x_i> >= 0, <w, x_j> >= 0]] = <x_i, x_j> (pi - angle_ij) / (2 pi)``; (n, n).
 
-    It is the first-layer part of the two-layer NTK of chapter 2.
+    It is the first-layer part of the two-layer NTK of chapter 2. Raises
+    ``ValueError`` when ``x`` is not a finite (n, d) array.
+
+    Examples:
+        For unit inputs the diagonal is 1/2, and an orthogonal pair gives 0:
+
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import convergence
+        >>> h = convergence.gram_continuous(jnp.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]))
+        >>> [round(float(v), 6) for v in (h[0, 0], h[0, 1])]
+        [0.5, 0.0]
+        >>> convergence.lambda_min(jnp.array([[1.0, 0.0], [0.0, 1.0]]))  # H = I / 2
+        0.5
     """
     return two_layer_relu(_checks.points(x, "x")).a
 
@@ -111,7 +123,19 @@ def lambda_min(x) -> float:
 
 class Claim9(NamedTuple):
     """The four terms of Claim 9 at one step, and both sides of its identity:
-    ``|y - u(k+1)|**2 = |y - u(k)|**2 + C1 + C2 + C3 + C4``."""
+    ``|y - u(k+1)|**2 = |y - u(k)|**2 + C1 + C2 + C3 + C4``.
+
+    Attributes:
+      c1: ``C1 = -2 eta (y - u)^T H(k) (y - u)``, the decrease the kernel drives.
+      c2: ``C2``, the same quadratic form restricted to the neurons that may
+        flip (``r`` not in ``S_i``), with the opposite sign.
+      c3: ``C3 = -2 (y - u)^T v2``, with ``v2`` the change in the outputs of
+        the neurons that may flip.
+      c4: ``C4 = |u(k+1) - u(k)|**2``, the second-order term.
+      lhs: ``|y - u(k+1)|**2`` computed directly.
+      rhs: ``|y - u(k)|**2 + c1 + c2 + c3 + c4``; equal to ``lhs`` when no
+        neuron moved farther than the radius.
+    """
 
     c1: jax.Array
     c2: jax.Array
@@ -206,6 +230,15 @@ def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, r
       eta: step size (the theorem's is :func:`step_size`).
       radius: if given, Claim 9's terms are recorded with this R, for the step
         leaving each recorded iterate.
+
+    Returns:
+      A :class:`ConvergenceRun` with ``num_steps // record_every + 1`` records.
+
+    Raises:
+      ValueError: rows of ``x`` not of unit norm, ``y`` not (n,), ``w0`` not
+        (m, d) for this network, ``eta <= 0``, ``num_steps`` not a positive
+        multiple of ``record_every``, or a diverging run (the theorem's step is
+        ``lambda / (4 n^2)``).
     """
     x = _unit_inputs(x)
     y = _checks.targets(y, x.shape[0])

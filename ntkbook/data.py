@@ -22,6 +22,11 @@ def concentric_circles(key, n_per_circle: int = 100, *, radii=(1.0, 2.0), noise:
     Angles are uniform; radii get Gaussian noise of standard deviation ``noise``.
     No line separates the classes, but ``x1**2 + x2**2`` does when the noise is
     small against the gap between the radii.
+
+    Raises:
+      TypeError: ``n_per_circle`` not an integer.
+      ValueError: ``n_per_circle < 1``, ``radii`` not two numbers
+        ``0 < inner < outer``, or a negative ``noise``.
     """
     n = _checks.integer(n_per_circle, "n_per_circle", low=1)
     if len(radii) != 2:
@@ -41,6 +46,16 @@ def sphere(key, n: int, d: int):
     """``n`` points drawn uniformly on the unit sphere of R^d; shape (n, d).
 
     Standard Gaussian vectors divided by their norms (the law is rotation invariant).
+    ``TypeError``/``ValueError`` unless ``n`` and ``d`` are integers >= 1.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from ntkbook import data
+        >>> x = data.sphere(jax.random.key(0), 100, 5)
+        >>> x.shape
+        (100, 5)
+        >>> bool(jnp.allclose(jnp.linalg.norm(x, axis=1), 1.0, atol=1e-6))
+        True
     """
     n = _checks.integer(n, "n", low=1)
     d = _checks.integer(d, "d", low=1)
@@ -71,6 +86,19 @@ def one_hot(labels, num_classes: int, *, centred: bool = True):
     ``centred=True`` subtracts ``1 / num_classes`` from every entry, so that each
     row sums to zero and a network whose outputs are zero at initialisation
     starts from the mean target.
+
+    Raises:
+      TypeError: ``labels`` not a 1-d integer array, or ``num_classes`` not an integer.
+      ValueError: ``num_classes < 2`` or a label outside ``[0, num_classes - 1]``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import data
+        >>> t = data.one_hot(jnp.array([0, 2]), 3)
+        >>> t.shape, [round(float(v), 4) for v in t[0]]
+        ((2, 3), [0.6667, -0.3333, -0.3333])
+        >>> data.accuracy(t, jnp.array([0, 1]))
+        0.5
     """
     num_classes = _checks.integer(num_classes, "num_classes", low=2)
     labels = jnp.asarray(labels)
@@ -83,7 +111,10 @@ def one_hot(labels, num_classes: int, *, centred: bool = True):
 
 
 def accuracy(outputs, labels) -> float:
-    """Share of rows of ``outputs`` (n, c) whose largest entry is at ``labels`` (n,)."""
+    """Share of rows of ``outputs`` (n, c) whose largest entry is at ``labels`` (n,); a float in [0, 1].
+
+    Raises ``ValueError`` when ``outputs`` is not 2-d or ``labels`` has not shape (n,).
+    """
     outputs = _checks.as_array(outputs, "outputs", ndim=2)
     labels = jnp.asarray(labels)
     if labels.shape != (outputs.shape[0],):
@@ -98,6 +129,10 @@ def digits(key, n_train: int = 500):
     Returns ``(x_train, labels_train, x_test, labels_test)`` with x of shape
     (n, 64) and integer labels; the split is a random permutation drawn from
     ``key``. Needs scikit-learn (part of the book's environment).
+
+    Raises:
+      ImportError: scikit-learn is not installed.
+      TypeError, ValueError: ``n_train`` not an integer in [1, 1796].
     """
     try:
         from sklearn.datasets import load_digits

@@ -151,6 +151,15 @@ def gradient_descent(
         (kept small: it costs a Jacobian per record).
       progress: show a progress bar on stderr. ``None`` shows it only when
         stderr is a terminal, so it never enters stored notebook outputs.
+
+    Returns:
+      A :class:`Trajectory` with ``num_steps // record_every + 1`` records.
+
+    Raises:
+      TypeError: ``apply_fn`` is not callable.
+      ValueError: inputs or targets of the wrong shape (``y_train`` must match
+        the network's outputs), ``step <= 0``, ``num_steps`` not a positive
+        multiple of ``record_every``, or a step so large that the loss overflows.
     """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
@@ -203,6 +212,7 @@ def linearize(apply_fn: Callable, params0) -> Callable:
     returned as ``apply_lin(params, x)`` with the same signature and shapes as
     ``apply_fn``; its tangent kernel is the NTK at ``params0`` for every
     ``params``. Pass it to :func:`gradient_descent` to train the linearised network.
+    Raises ``TypeError`` when ``apply_fn`` is not callable.
     """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be a callable apply_fn(params, x), got {type(apply_fn).__name__}")
@@ -260,6 +270,30 @@ def gradient_flow(k_train, y_train, u0, times, *, k_test_train=None, f0_test=Non
       times: (T,) non-negative flow times (``t = step * number of GD steps``).
       k_test_train: optional (m, n) kernel between test and training inputs;
       f0_test: (m,) or (m, k) test predictions at t = 0 (zeros by default).
+
+    Returns:
+      A :class:`FlowSolution`: ``train`` of shape (T,) + ``y_train.shape``,
+      ``test`` (T, m) or (T, m, k) when ``k_test_train`` is given.
+
+    Raises:
+      ValueError: ``k_train`` not square or not positive semi-definite (an
+        eigenvalue below ``-1e-6`` times the largest), targets, ``u0``,
+        ``k_test_train`` or ``f0_test`` of the wrong shape, or ``times`` not a
+        1-d array of non-negative numbers.
+
+    Examples:
+        At t = 0 the flow starts at ``u0``; with a positive definite kernel it
+        reaches the targets as t grows:
+
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import dynamics, kernels
+        >>> x = jnp.array([[0.0], [0.5], [1.0]])
+        >>> y = jnp.array([1.0, -1.0, 2.0])
+        >>> flow = dynamics.gradient_flow(kernels.gaussian(x), y, jnp.zeros(3), [0.0, 10.0, jnp.inf])
+        >>> flow.train.shape
+        (3, 3)
+        >>> [bool(jnp.allclose(flow.train[i], target, atol=1e-3)) for i, target in enumerate([0 * y, y, y])]
+        [True, False, True]
     """
     k = _checks.square(k_train, "k_train")
     n = k.shape[0]
@@ -291,7 +325,11 @@ def gradient_flow(k_train, y_train, u0, times, *, k_test_train=None, f0_test=Non
 
 
 def kernel_drift(k_t, k_0):
-    """Relative change ``|K_t - K_0|_F / |K_0|_F``; accepts (p, p) or a stack (T, p, p)."""
+    """Relative change ``|K_t - K_0|_F / |K_0|_F``; accepts (p, p) or a stack (T, p, p).
+
+    Returns a scalar, or (T,) for a stack. Raises ``ValueError`` when ``k_0`` is
+    not 2-d or ``k_t`` does not end in the shape of ``k_0``.
+    """
     k_t = _checks.as_array(k_t, "k_t", ndim=(2, 3))
     k_0 = _checks.as_array(k_0, "k_0", ndim=2)
     if k_t.shape[-2:] != k_0.shape:
@@ -331,6 +369,9 @@ def hessian_norm(apply_fn: Callable, params, x, *, key=None, iterations: int = 1
     forming the P x P Hessian. The estimate ``|H v|`` for a unit ``v`` converges
     to the largest ``|eigenvalue|`` even when the top eigenvalues come in +-
     pairs, as they do for the bilinear two-layer ReLU network.
+
+    Raises ``ValueError`` for a network with more than one output, ``x`` that is
+    not (n, d), or ``iterations < 1``.
     """
     x = _checks.points(x, "x")
     iterations = _checks.integer(iterations, "iterations", low=1)

@@ -14,6 +14,10 @@ Kernels implemented (Schoelkopf and Smola, *Learning with Kernels*, 2002, ch. 2)
 ``gaussian``    ``exp(-|x - x'|**2 / (2 bandwidth**2))``
 ``laplace``     ``exp(-|x - x'| / bandwidth)``
 ==============  ===========================================
+
+Errors: inputs that are not finite real (n, d) arrays, ``x1`` and ``x2`` of
+different widths ``d``, a non-positive ``bandwidth``, a negative ``c`` or a
+non-integer ``degree`` raise ``TypeError`` or ``ValueError`` naming the argument.
 """
 
 from __future__ import annotations
@@ -97,7 +101,22 @@ def polynomial(x1, x2=None, *, degree: int = 2, c: float = 1.0):
 
 
 def gaussian(x1, x2=None, *, bandwidth: float = 1.0):
-    """Gaussian (RBF) kernel ``exp(-|x - x'|**2 / (2 bandwidth**2))``; shape (n1, n2)."""
+    """Gaussian (RBF) kernel ``exp(-|x - x'|**2 / (2 bandwidth**2))``; shape (n1, n2).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import kernels
+        >>> x = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+        >>> k = kernels.gaussian(x, bandwidth=1.0)
+        >>> k.shape
+        (3, 3)
+        >>> round(float(k[0, 1]), 6)  # exp(-1/2)
+        0.606531
+        >>> kernels.gaussian(x, jnp.ones((4, 3)))
+        Traceback (most recent call last):
+        ...
+        ValueError: x1 and x2 must have the same number of features, got x1.shape=(3, 2) and x2.shape=(4, 3)
+    """
     a, b = _checks.point_pair(x1, x2)
     bandwidth = _checks.real(bandwidth, "bandwidth", low=0.0)
     return _gaussian(a, b, jnp.asarray(bandwidth, a.dtype))
@@ -147,6 +166,16 @@ def polynomial_features(x, *, degree: int = 2, c: float = 1.0):
     For d = 2, degree = 2, c = 1 the features span the same space as
     ``(1, x1, x2, x1 x2, x1**2, x2**2)``; only the scaling of each coordinate
     differs.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from ntkbook import kernels
+        >>> x = jax.random.normal(jax.random.key(0), (5, 3))
+        >>> phi = kernels.polynomial_features(x, degree=3)
+        >>> phi.shape  # C(3 + 3, 3) = 20 features
+        (5, 20)
+        >>> bool(jnp.allclose(phi @ phi.T, kernels.polynomial(x, degree=3), rtol=1e-4))
+        True
     """
     arr = _checks.points(x, "x")
     degree = _checks.integer(degree, "degree", low=1)
@@ -167,6 +196,19 @@ def alignment(k, y) -> jax.Array:
     ``k`` is an (n, n) kernel matrix and ``y`` the targets, (n,) or (n, c) (for
     classification, centred one-hot labels). An alignment of 1 means the kernel
     is a multiple of the target Gram matrix ``Y Y^T``.
+
+    Raises:
+      ValueError: ``k`` not a square 2-d matrix, ``y`` not 1-d or 2-d with one
+        row per row of ``k``, or entries that are not finite.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import kernels
+        >>> y = jnp.array([1.0, -1.0, 1.0])
+        >>> round(float(kernels.alignment(2 * jnp.outer(y, y), y)), 6)
+        1.0
+        >>> round(float(kernels.alignment(jnp.eye(3), y)), 6)  # 3 / (sqrt(3) * 3)
+        0.57735
     """
     k = _checks.as_array(k, "k", ndim=2)
     if k.shape[0] != k.shape[1]:

@@ -11,7 +11,17 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F
 
 
 def book_style() -> None:
-    """Set matplotlib defaults for the book's figures (size, fonts, grid, colours)."""
+    """Set matplotlib defaults for the book's figures (size, fonts, grid, colours).
+
+    Changes ``matplotlib.rcParams`` for the rest of the session and returns nothing.
+
+    Examples:
+        >>> import matplotlib as mpl
+        >>> from ntkbook import plotting
+        >>> plotting.book_style()
+        >>> mpl.rcParams["axes.grid"], tuple(mpl.rcParams["figure.figsize"])
+        (True, (8.0, 3.2))
+    """
     mpl.rcParams.update(
         {
             "figure.figsize": (8.0, 3.2),

@@ -99,6 +99,31 @@ def solve(k_train, y, *, ridge: float = 0.0):
     ``ridge = 0`` is kernel regression (the interpolant); ``ridge > 0`` is
     kernel ridge regression, the minimiser of
     ``|K alpha - y|**2 + ridge * alpha^T K alpha``.
+
+    Raises:
+      ValueError: ``k_train`` not square, symmetric and numerically positive
+        definite after the shift (see :func:`cholesky`), a negative ``ridge``, or
+        ``y`` without one row per training point.
+
+    Examples:
+        Kernel regression interpolates; a duplicated input makes the Gaussian
+        kernel matrix singular, which is reported instead of returning NaN:
+
+        >>> import jax.numpy as jnp
+        >>> from ntkbook import kernels, regression
+        >>> x = jnp.array([[0.0], [0.5], [1.0]])
+        >>> y = jnp.array([1.0, -1.0, 2.0])
+        >>> k = kernels.gaussian(x, bandwidth=0.5)
+        >>> alpha = regression.solve(k, y)
+        >>> bool(jnp.allclose(regression.predict(k, alpha), y, atol=1e-4))
+        True
+        >>> x_dup = jnp.array([[0.0], [0.0], [1.0]])
+        >>> regression.solve(kernels.gaussian(x_dup), y)
+        Traceback (most recent call last):
+        ...
+        ValueError: k_train + ridge * I is not positive definite in float... (n=3, ridge=0, ...
+        >>> regression.solve(kernels.gaussian(x_dup), y, ridge=1e-3).shape
+        (3,)
     """
     factor = cholesky(k_train, ridge=ridge)
     y = _checks.targets(y, factor.shape[0])
@@ -117,6 +142,11 @@ def fit_predict(kernel: Callable, x_train, y_train, x_test, *, ridge: float = 0.
 
     ``kernel(x1, x2)`` is any function returning an (n1, n2) kernel matrix,
     for example ``functools.partial(ntkbook.kernels.gaussian, bandwidth=0.5)``.
+
+    Raises:
+      TypeError: ``kernel`` is not callable.
+      ValueError: ``x_train`` and ``x_test`` not (n, d) and (m, d) arrays of one
+        width ``d``, or any error of :func:`solve`.
     """
     if not callable(kernel):
         raise TypeError(f"kernel must be a callable kernel(x1, x2), got {type(kernel).__name__}")
@@ -209,6 +239,11 @@ def gradient_descent_alpha(k_train, y, *, step: float, num_steps: int, record_ev
     jitted ``lax.scan``; memory holds only the recorded iterates.
 
     Returns a :class:`GDPath` with ``iterates`` of shape (num_steps // record_every + 1, n[, k]).
+
+    Raises:
+      ValueError: ``k_train`` not square, ``y`` or ``alpha0`` of the wrong shape,
+        ``step <= 0``, ``num_steps`` not a positive multiple of
+        ``record_every``, or a step so large that the loss overflows.
     """
     k = _checks.square(k_train, "k_train")
     y = _checks.targets(y, k.shape[0]).astype(k.dtype)
@@ -230,6 +265,11 @@ def linear_regression_gd(x, y, *, step: float, num_steps: int, record_every: int
 
     Args: x (n, d), y (n,) or (n, k), theta0 (d,) or (d, k) (zeros by default).
     Returns a :class:`GDPath` over theta.
+
+    Raises:
+      ValueError: ``x``, ``y`` or ``theta0`` of the wrong shape, ``step <= 0``,
+        ``num_steps`` not a positive multiple of ``record_every``, or a step
+        so large that the loss overflows.
     """
     x = _checks.points(x, "x")
     n, d = x.shape
