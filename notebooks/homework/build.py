@@ -8,6 +8,7 @@ solutions, public and hidden tests in one notebook), ``otter assign`` writes
     <out>/<name>/student/<name>.ipynb       the notebook to hand out
     <out>/<name>/autograder/<name>-autograder_<time>.zip   for `otter run` or Gradescope
     <out>/<name>/autograder/<name>.ipynb    the solutions, as otter ran them
+    <out>/<name>/solutions/<name>.ipynb     the solutions and rubrics to publish (no tests)
 
 No PDFs are made and nothing is downloaded. ``otter assign`` runs every test
 against the master's solutions; if one fails, this script stops with the
@@ -195,7 +196,25 @@ def build(master: Path, out: Path, wheel: Path | None = None) -> Path:
         if failed:
             raise MasterError(f"{master.name}: the solutions fail their own tests in question(s) {', '.join(failed)}")
         raise MasterError(f"{master.name}: otter assign failed:\n{log[-3000:]}")
+    write_solutions(dest / "autograder" / master.name, dest / "solutions" / master.name)
     return dest
+
+
+def write_solutions(solved: Path, path: Path) -> None:
+    """The solutions to publish after the deadline: the solved notebook without otter's cells,
+    solution markers and metadata (which carries every test, hidden ones included)."""
+    nb = nbformat.read(solved, as_version=4)
+    nb.metadata.pop("otter", None)
+    otter_cell = lambda c: c.source.startswith("# Initialize Otter") or re.fullmatch(r'grader\.check\("[^"]+"\)', c.source.strip())
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and otter_cell(c))]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = "\n".join(l for l in cell.source.splitlines() if l.strip() not in ("# BEGIN SOLUTION", "# END SOLUTION"))
+        elif cell.source.strip() == "_Type your answer here, replacing this text._":
+            cell.source = ""
+    nb.cells = [c for c in nb.cells if c.source.strip()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
 
 
 def main(argv=None) -> int:
