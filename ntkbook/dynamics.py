@@ -592,7 +592,12 @@ def jacobian_change(apply_fn: Callable, params0, params, x):
 
 
 class TrainedDistribution(NamedTuple):
-    """Mean (p,) and covariance (p, p), over initialisations, of the infinite-width network trained to convergence."""
+    """Mean (p,) and covariance (p, p), over initialisations, of the infinite-width network trained to convergence.
+
+    Attributes:
+      mean: (p,) mean prediction at the test inputs.
+      cov: (p, p) covariance of the predictions over initialisations.
+    """
 
     mean: jax.Array
     cov: jax.Array

@@ -266,6 +266,12 @@ class Architecture:
         -------
         MLP
             A network whose ``architecture`` is this one.
+
+        Raises
+        ------
+        ValueError
+            If ``width`` is a tuple whose length is not ``depth``, or for any
+            value :class:`MLP` rejects.
         """
         widths = tuple(width) if isinstance(width, (tuple, list)) else (width,) * self.depth
         if len(widths) != self.depth:

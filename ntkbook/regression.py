@@ -375,8 +375,11 @@ def measured_rate(path: GDPath, limit, *, tail: float = 0.5) -> float:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a :class:`GDPath`.
     ValueError
-        If ``tail`` is not in (0, 1], or fewer than two usable iterates remain.
+        If ``tail`` is not in (0, 1], ``limit`` has not the shape of
+        ``path.final``, or fewer than two usable iterates remain.
     """
     if not isinstance(path, GDPath):
         raise TypeError(f"path must be a GDPath, got {type(path).__name__}")
