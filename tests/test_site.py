@@ -279,3 +279,25 @@ def test_deploy_workflow_is_valid(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text(path.read_text().replace("steps.deployment.outputs", "steps.nowhere.outputs"))
     assert lint(broken).returncode == 1, "actionlint accepted a workflow that names a missing step"
+
+
+# ---------------------------------------------------------------- API reference and PDF edition
+
+
+def test_api_pages_are_served_and_crawled(built_site):
+    """The API reference pages are among the pages the browser test opens and the link check crawls."""
+    import ntkbook
+
+    pages = {p.relative_to(built_site).as_posix() for p in site_pages(built_site)}
+    modules = [m for m in ntkbook.__all__ if not m.startswith("_")]
+    assert {"book/api/index.html"} | {f"book/api/{m}.html" for m in modules} <= pages
+
+
+def test_how_to_page_links_the_pdf_edition(built_site):
+    """With a PDF from `make pdf` the how-to page links it (and the file is served);
+    without one it says how to build it, so the site never has a dead link."""
+    how_to = (built_site / "book" / "how_to_use.html").read_text()
+    if (built_site / "ntkbook.pdf").exists():
+        assert 'href="../ntkbook.pdf"' in how_to
+    else:
+        assert "make pdf" in how_to and "ntkbook.pdf" not in how_to
