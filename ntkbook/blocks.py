@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -50,47 +51,85 @@ def _num_examples(tree, name: str) -> int:
     return n
 
 
-def _blocks(tree, n: int, block: int, num_blocks: int):
-    """(n, ...) leaves -> (num_blocks, block, ...); padding repeats the first example so
-    that padded rows stay finite (they are cut off afterwards)."""
+def _tile_size(n: int, block: int) -> int:
+    """Tile edge for n examples in tiles of at most ``block``: as few tiles as ``block``
+    allows, of nearly equal size (a multiple of 8 when that stays within ``block``), so that
+    sizes ``block`` does not divide waste no more than a sliver (n = 10,000 with block
+    4096: three tiles of 3336, not three of 4096)."""
+    size = -(-n // -(-n // block))
+    rounded = -(-size // 8) * 8
+    return min(n, rounded if rounded <= block else size)
 
-    def split(leaf):
+
+def _starts(n: int, size: int) -> list:
+    """Tile starts covering [0, n); the last tile is shifted back to end at n (it overlaps
+    its neighbour instead of running into padding)."""
+    return [min(i * size, n - size) for i in range(-(-n // size))]
+
+
+def _pad(tree, n: int, total: int):
+    """(n, ...) leaves -> (total, ...); padding repeats the first example so that padded
+    rows stay finite (they are cut off afterwards)."""
+
+    def pad(leaf):
         leaf = jnp.asarray(leaf)
-        pad = num_blocks * block - n
-        if pad:
-            leaf = jnp.concatenate([leaf, jnp.broadcast_to(leaf[:1], (pad,) + leaf.shape[1:])])
-        return leaf.reshape((num_blocks, block) + leaf.shape[1:])
+        if total == n:
+            return leaf
+        return jnp.concatenate([leaf, jnp.broadcast_to(leaf[:1], (total - n,) + leaf.shape[1:])])
 
-    return jax.tree_util.tree_map(split, tree)
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def _shard_map(f, mesh, in_specs, out_specs):
+    """``jax.shard_map`` (JAX >= 0.6.1), or its earlier home ``jax.experimental.shard_map``."""
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    from jax.experimental.shard_map import shard_map
+
+    return shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
 @functools.lru_cache(maxsize=64)
-def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int):
-    """Jitted, sharded evaluation of all tiles; cached per kernel function and device set."""
+def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, br: int, bc: int):
+    """Jitted, sharded evaluation of all tiles; cached per kernel function, device set and tile shape.
+
+    Each device owns a slab of rows and a list of tile corners (row start in the slab,
+    column start); every tile is written in place into the slab, so no tile is copied
+    twice and nothing is padded to a multiple of the tile size. For ``symmetric`` the
+    tiles on the diagonal come last, evaluated as ``kernel_fn(a, None)``: they overwrite
+    any overlap, so every diagonal entry comes from such a tile."""
     mesh = Mesh(devices, (_AXIS,))
     rows, whole = PartitionSpec(_AXIS), PartitionSpec()
 
-    def local(block_ids, row_blocks, col_blocks, *args):
-        def one_row(item):
-            i, a = item
+    def local(row_x, col_x, corners, diagonal, *args):
+        take = lambda tree, start, size: jax.tree_util.tree_map(
+            lambda leaf: lax.dynamic_slice_in_dim(leaf, start, size), tree
+        )
+        m = jax.tree_util.tree_leaves(row_x)[0].shape[0]
+        n2 = jax.tree_util.tree_leaves(col_x)[0].shape[0]
+        shapes = jax.eval_shape(lambda a, b: kernel_fn(a, b, *args), take(row_x, 0, br), take(col_x, 0, bc))
+        out = jax.tree_util.tree_map(lambda s: jnp.zeros((m, n2) + s.shape[2:], s.dtype), shapes)
 
-            def one_tile(item_j):
-                j, b = item_j
-                if symmetric:  # diagonal tiles get k(a, None): exactly symmetric, exact diagonal
-                    return lax.cond(i == j, lambda: kernel_fn(a, None, *args), lambda: kernel_fn(a, b, *args))
-                return kernel_fn(a, b, *args)
-
-            num_cols = jax.tree_util.tree_leaves(col_blocks)[0].shape[0]
-            tiles = lax.map(one_tile, (jnp.arange(num_cols), col_blocks))  # leaves (nc, br, bc, ...)
+        def write(out, tile, r, c):
             return jax.tree_util.tree_map(
-                lambda t: jnp.moveaxis(t, 0, 1).reshape((t.shape[1], t.shape[0] * t.shape[2]) + t.shape[3:]), tiles
+                lambda o, t: lax.dynamic_update_slice(o, t.astype(o.dtype), (r, c) + (jnp.zeros_like(r),) * (o.ndim - 2)), out, tile
             )
 
-        return lax.map(one_row, (block_ids, row_blocks))
+        def off(t, out):
+            r, c = corners[0, t, 0], corners[0, t, 1]
+            return write(out, kernel_fn(take(row_x, r, br), take(col_x, c, bc), *args), r, c)
 
-    sharded = jax.shard_map(
-        local, mesh=mesh, in_specs=(rows, rows, whole) + (whole,) * num_args, out_specs=rows, check_vma=False
-    )
+        def on(t, out):
+            r, c = diagonal[0, t, 0], diagonal[0, t, 1]
+            return write(out, kernel_fn(take(row_x, r, br), None, *args), r, c)
+
+        if corners.shape[1]:  # (empty lists: a single tile, or no diagonal)
+            out = lax.fori_loop(0, corners.shape[1], off, out)
+        if diagonal.shape[1]:
+            out = lax.fori_loop(0, diagonal.shape[1], on, out)
+        return out
+
+    sharded = _shard_map(local, mesh, (rows, whole, rows, rows) + (whole,) * num_args, rows)
     return jax.jit(sharded), mesh
 
 
@@ -149,27 +188,36 @@ def kernel_matrix(
     symmetric = x2 is None
     n1 = _num_examples(x1, "x1")
     n2 = n1 if symmetric else _num_examples(x2, "x2")
-    if symmetric:  # aligned square tiles, so the diagonal lies in the diagonal tiles
-        br = bc = min(block_size, n1)
+    num = len(devices)
+    m = -(-n1 // num)  # rows per device; x1 is padded to num * m rows
+    br = _tile_size(m, block_size)
+    row_starts = _starts(m, br)
+    if symmetric:  # square tiles on the same grid as the rows, so diagonal tiles exist
+        bc, cols = br, [d * m + r for d in range(num) for r in row_starts]
     else:
-        br, bc = min(block_size, n1), min(block_size, n2)
-    num_rows = math.ceil(math.ceil(n1 / br) / len(devices)) * len(devices)
-    num_cols = math.ceil(n2 / bc)
-    row_blocks = _blocks(x1, n1, br, num_rows)
-    col_blocks = _blocks(x1 if symmetric else x2, n2, bc, num_cols)
-    program, mesh = _program(kernel_fn, symmetric, devices, len(args))
+        bc = _tile_size(n2, block_size)
+        cols = _starts(n2, bc)
+    diagonal = [[(r, d * m + r) for r in row_starts] if symmetric else [] for d in range(num)]
+    corners = [[(r, c) for r in row_starts for c in cols if (r, c) not in diagonal[d]] for d in range(num)]
+    as_corners = lambda lists: np.asarray(lists, dtype=np.int32).reshape(num, -1, 2)
+    row_x = _pad(x1, n1, num * m)
+    col_x = row_x if symmetric else _pad(x2, n2, n2)
+    program, mesh = _program(kernel_fn, symmetric, devices, len(args), br, bc)
     put = lambda tree, spec: jax.device_put(tree, NamedSharding(mesh, spec))
+    rows = PartitionSpec(_AXIS)
     out = program(
-        put(jnp.arange(num_rows), PartitionSpec(_AXIS)),
-        put(row_blocks, PartitionSpec(_AXIS)),
-        put(col_blocks, PartitionSpec()),
+        put(row_x, rows),
+        put(col_x, PartitionSpec()),
+        put(as_corners(corners), rows),
+        put(as_corners(diagonal), rows),
         *put(tuple(args), PartitionSpec()),
     )
-    return _trim(out, n1, n2, NamedSharding(mesh, PartitionSpec(_AXIS)))
+    if num * m == n1:
+        return out
+    return _trim(out, n1, n2, NamedSharding(mesh, rows))
 
 
 @functools.partial(jax.jit, static_argnames=("n1", "n2", "sharding"))
 def _trim(out, n1, n2, sharding):
-    """(row blocks, br, cols, ...) -> (n1, n2, ...) without padding, kept sharded by rows."""
-    flat = lambda t: t.reshape((t.shape[0] * t.shape[1],) + t.shape[2:])[:n1, :n2]
-    return jax.tree_util.tree_map(lambda t: lax.with_sharding_constraint(flat(t), sharding), out)
+    """Cut the padded rows (and, for x2=None, columns) off; kept sharded by rows where JAX can."""
+    return jax.tree_util.tree_map(lambda t: lax.with_sharding_constraint(t[:n1, :n2], sharding), out)
