@@ -8,13 +8,14 @@ Modules follow the chapters:
 - :mod:`ntkbook.tangent`: empirical, infinite-width and Monte Carlo tangent kernels (chapter 2)
 - :mod:`ntkbook.dynamics`: gradient descent, linearised model, gradient flow (chapter 3)
 - :mod:`ntkbook.convergence`: the convergence proof for wide two-layer ReLU networks (chapter 4)
+- :mod:`ntkbook.feature_learning`: the lazy/rich dial, kernel movement, alignment, the catapult (chapter 5)
 - :mod:`ntkbook.blocks`: kernel matrices in tiles, spread over all devices (chapters 2 to 5)
 - :mod:`ntkbook.data`: small synthetic data sets
 - :mod:`ntkbook.rates`: power-law fits for asymptotic claims
 - :mod:`ntkbook.plotting`: the book's figure style
 """
 
-from . import blocks, convergence, data, dynamics, kernels, networks, plotting, rates, regression, tangent
+from . import blocks, convergence, data, dynamics, feature_learning, kernels, networks, plotting, rates, regression, tangent
 
 __version__ = "0.1.0"
-__all__ = ["blocks", "convergence", "data", "dynamics", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]
+__all__ = ["blocks", "convergence", "data", "dynamics", "feature_learning", "kernels", "networks", "plotting", "rates", "regression", "tangent", "__version__"]

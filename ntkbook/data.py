@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from . import _checks
 
-__all__ = ["concentric_circles", "noisy_sine", "sphere", "one_hot", "accuracy", "digits"]
+__all__ = ["concentric_circles", "noisy_sine", "sphere", "one_hot", "accuracy", "digits", "single_index", "with_distractors"]
 
 
 def concentric_circles(key, n_per_circle: int = 100, *, radii=(1.0, 2.0), noise: float = 0.1):
@@ -148,3 +148,40 @@ def digits(key, n_train: int = 500):
     x = x - x[:n_train].mean(axis=0)
     x = x / jnp.linalg.norm(x, axis=1, keepdims=True)
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def single_index(key, n: int, d: int, *, noise: float = 0.0):
+    """A sparse single-index regression task: a target that reads one coordinate of the input.
+
+    ``x`` is uniform on the sphere of radius ``sqrt(d)`` in R^d (so each coordinate
+    is nearly N(0, 1) for large d) and ``y = z + (z**2 - 1) / sqrt(2) + noise * N(0, 1)``
+    with ``z = x_1``: for Gaussian ``z`` these are the first two Hermite components,
+    each of variance 1. The other ``d - 1`` coordinates are irrelevant. A
+    rotation-invariant kernel needs a number of samples growing like ``d**2`` to
+    fit the quadratic component (Ghorbani et al. 2019, 2020); a network can find
+    the direction ``e_1`` from the linear component and then fit the rest.
+
+    Returns ``x`` of shape (n, d) and ``y`` of shape (n,).
+    """
+    n = _checks.integer(n, "n", low=1)
+    d = _checks.integer(d, "d", low=1)
+    noise = _checks.real(noise, "noise", low=0.0, strict=False)
+    k_x, k_noise = jax.random.split(key)
+    x = sphere(k_x, n, d) * jnp.sqrt(d)
+    z = x[:, 0]
+    return x, z + (z**2 - 1.0) / jnp.sqrt(2.0) + noise * jax.random.normal(k_noise, (n,))
+
+
+def with_distractors(key, x, num_distractors: int, *, scale: float = 1.0):
+    """Append ``num_distractors`` irrelevant Gaussian coordinates to every row of ``x``.
+
+    Each appended coordinate is ``N(0, scale**2 / num_distractors)``, so the block
+    of distractors has squared norm about ``scale**2`` whatever its size.
+
+    Returns an array of shape (n, d + num_distractors).
+    """
+    x = _checks.points(x, "x")
+    num = _checks.integer(num_distractors, "num_distractors", low=0)
+    scale = _checks.real(scale, "scale", low=0.0, strict=False)
+    noise = jax.random.normal(key, (x.shape[0], num), x.dtype) * (scale / max(num, 1) ** 0.5)
+    return jnp.concatenate([x, noise], axis=1)

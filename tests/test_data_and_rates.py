@@ -125,3 +125,25 @@ def test_loglog_fit_seeds_reports_mean_slope_and_spread():
 def test_loglog_fit_seeds_bad_inputs(y, message):
     with pytest.raises(ValueError, match=message):
         rates.loglog_fit_seeds(np.array([1.0, 2.0, 3.0, 4.0]), y)
+
+
+def test_single_index_reads_one_coordinate(key):
+    x, y = data.single_index(key, 400, 9)
+    assert x.shape == (400, 9) and y.shape == (400,)
+    np.testing.assert_allclose(jnp.linalg.norm(x, axis=1), 3.0, rtol=1e-5)     # sphere of radius sqrt(d)
+    z = x[:, 0]
+    np.testing.assert_allclose(y, z + (z**2 - 1) / jnp.sqrt(2.0), rtol=1e-5, atol=1e-6)
+    x2, y2 = data.single_index(key, 400, 9, noise=0.5)
+    np.testing.assert_array_equal(x, x2)
+    assert 0.3 < float(jnp.std(y2 - y)) < 0.7
+
+
+def test_with_distractors_appends_noise_of_given_norm(key):
+    x = data.sphere(key, 300, 4)
+    out = data.with_distractors(key, x, 50, scale=3.0)
+    assert out.shape == (300, 54)
+    np.testing.assert_array_equal(out[:, :4], x)
+    np.testing.assert_allclose(float(jnp.mean(jnp.sum(out[:, 4:] ** 2, axis=1))), 9.0, rtol=0.05)
+    assert data.with_distractors(key, x, 0).shape == (300, 4)
+    with pytest.raises(ValueError, match="num_distractors must be an integer >= 0"):
+        data.with_distractors(key, x, -1)
