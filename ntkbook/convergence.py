@@ -42,8 +42,19 @@ __all__ = [
     "lemma1_width",
     "lemma2_bound",
     "lemma2_probability",
+    "lemma1_width_hoeffding",
+    "lemma2_worst_case",
+    "Lemma2WorstCase",
+    "bernstein_exponent",
+    "claim_bounds",
+    "ClaimBounds",
     "d_cts",
+    "lemma5_radius",
+    "lemma6_radius",
     "d_discrete",
+    "width_theorem7",
+    "smallest_width",
+    "WidthSearch",
     "step_size",
     "radius",
     "theorem7_bound",
@@ -135,6 +146,9 @@ class Claim9(NamedTuple):
       lhs: ``|y - u(k+1)|**2`` computed directly.
       rhs: ``|y - u(k)|**2 + c1 + c2 + c3 + c4``; equal to ``lhs`` when no
         neuron moved farther than the radius.
+      flips: number of pairs (i, r) whose activation pattern changes during the
+        step; when it is 0, ``C2 + C3 = 0`` exactly (the neurons that may flip
+        then move linearly, and ``C3`` undoes ``C2``).
     """
 
     c1: jax.Array
@@ -143,6 +157,7 @@ class Claim9(NamedTuple):
     c4: jax.Array
     lhs: jax.Array
     rhs: jax.Array
+    flips: jax.Array
 
 
 @jax.jit
@@ -170,7 +185,8 @@ def claim9_terms(w0, w_k, a, x, y, eta, radius):
     c3 = -2 * residual @ v2
     c4 = jnp.sum((u_next - u) ** 2)
     lhs = jnp.sum((y - u_next) ** 2)
-    return Claim9(c1, c2, c3, c4, lhs, jnp.sum(residual**2) + c1 + c2 + c3 + c4)
+    flips = jnp.sum((x @ w_next.T >= 0) != (pattern > 0))
+    return Claim9(c1, c2, c3, c4, lhs, jnp.sum(residual**2) + c1 + c2 + c3 + c4, flips)
 
 
 class ConvergenceRun(NamedTuple):
@@ -182,8 +198,9 @@ class ConvergenceRun(NamedTuple):
       max_movement: (R + 1,) ``max_r |w_r(k) - w_r(0)|``.
       flipped: (R + 1,) number of pairs (i, r) whose pattern differs from initialisation.
       lambda_h: (R + 1,) ``lambda_min(H(k))``.
-      claim9: Claim9 of (R,) arrays for the step leaving each recorded iterate
-        after the first (None unless ``radius`` was given).
+      claim9: Claim9 of (R,) arrays, or (R, len(radius)) arrays when several radii
+        were given, for the step leaving each recorded iterate except the last
+        (None unless ``radius`` was given).
       w: (m, d) final weights.
     """
 
@@ -210,7 +227,7 @@ def _train(w0, a, x, y, eta, radius, num_records, record_every, with_claims):
         return w - eta * gradient(w, a, x, y)
 
     def block(w, _):
-        claims = claim9_terms(w0, w, a, x, y, eta, radius) if with_claims else None
+        claims = jax.vmap(lambda rad: claim9_terms(w0, w, a, x, y, eta, rad))(radius) if with_claims else None
         w = lax.fori_loop(0, record_every, step, w)
         return w, (observe(w), claims)
 
@@ -228,8 +245,9 @@ def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, r
       w0: (m, d) initial weights (``net.init(key, d)["w"]``).
       x: (n, d) unit-norm inputs; y: (n,) targets.
       eta: step size (the theorem's is :func:`step_size`).
-      radius: if given, Claim 9's terms are recorded with this R, for the step
-        leaving each recorded iterate.
+      radius: if given, Claim 9's terms are recorded with this R (a float), or
+        with each of several radii in the same run (a 1-d sequence), for the step
+        leaving each recorded iterate except the last.
 
     Returns:
       A :class:`ConvergenceRun` with ``num_steps // record_every + 1`` records.
@@ -251,14 +269,151 @@ def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, r
     eta = _checks.real(eta, "eta", low=0.0)
     num_records, record_every = _checks.record_schedule(num_steps, record_every)
     with_claims = radius is not None
-    r = _checks.real(radius, "radius", low=0.0) if with_claims else 0.0
+    several = with_claims and np.ndim(radius) == 1
+    if several:
+        radii = [_checks.real(float(rad), "radius", low=0.0) for rad in np.asarray(radius, dtype=float)]
+        if not radii:
+            raise ValueError("radius must be a float or a non-empty 1-d sequence of radii, got an empty sequence")
+    else:
+        radii = [_checks.real(radius, "radius", low=0.0)] if with_claims else [0.0]
     final, (res, move, flips, lam), claims = _train(
-        w0, a, x.astype(w0.dtype), y.astype(w0.dtype), jnp.asarray(eta, w0.dtype), jnp.asarray(r, w0.dtype),
+        w0, a, x.astype(w0.dtype), y.astype(w0.dtype), jnp.asarray(eta, w0.dtype), jnp.asarray(radii, w0.dtype),
         num_records, record_every, with_claims,
     )
+    if with_claims and not several:
+        claims = Claim9(*(term[:, 0] for term in claims))
     if not bool(jnp.all(jnp.isfinite(res))):
         raise ValueError(f"gradient descent diverged with eta={eta:g}; the theorem's step is lambda / (4 n^2)")
     return ConvergenceRun(jnp.arange(num_records + 1) * record_every, res, move, flips, lam, claims, final)
+
+
+class WidthSearch(NamedTuple):
+    """What :func:`smallest_width` found, one entry per seed.
+
+    Attributes
+    ----------
+    width : numpy.ndarray of int, shape (seeds,)
+        Smallest width of the grid at which gradient descent fits (see :func:`smallest_width`).
+    steps : int
+        The most steps any run took before it fitted or stalled.
+    capped : int
+        Number of runs stopped by ``max_steps`` before either happened (0 means the
+        step cap played no part in the answer).
+    """
+
+    width: np.ndarray
+    steps: int
+    capped: int
+
+
+@partial(jax.jit, static_argnames=("block", "max_blocks"))
+def _fits(w_all, a_all, width, x, y, eta, tol, stall, block, max_blocks):
+    # Gradient descent on the first `width` neurons of a nested family (a_r = 0 switches
+    # a neuron off: its gradient vanishes), until the loss falls below tol * loss(0)
+    # (fitted) or falls by less than a fraction `stall` over a block (stalled).
+    a = a_all * (jnp.arange(w_all.shape[0]) < width)
+    scale = 1 / jnp.sqrt(width.astype(w_all.dtype))
+
+    def residual(w):
+        return jax.nn.relu(x @ w.T) @ a * scale - y
+
+    def step(_, w):
+        pattern = (x @ w.T >= 0).astype(w.dtype)
+        return w - eta * a[:, None] * ((pattern * residual(w)[:, None]).T @ x) * scale
+
+    loss0 = jnp.sum(residual(w_all) ** 2)
+
+    def body(state):
+        w, _, loss, b = state
+        w = lax.fori_loop(0, block, step, w)
+        return w, loss, jnp.sum(residual(w) ** 2), b + 1
+
+    def going(state):
+        _, previous, loss, b = state
+        return (loss > tol * loss0) & (loss < (1 - stall) * previous) & (b < max_blocks)
+
+    _, previous, loss, b = lax.while_loop(going, body, (w_all, jnp.inf, loss0, 0))
+    return loss <= tol * loss0, b, (b >= max_blocks) & (loss > tol * loss0) & (loss < (1 - stall) * previous)
+
+
+_fits_seeds = jax.vmap(_fits, in_axes=(0, 0, 0, None, None, None, None, None, None, None))
+
+
+def smallest_width(keys, x, y, widths, *, eta: float, tol: float = 1e-2, stall: float = 1e-2, block: int = 200, max_steps: int = 100_000) -> WidthSearch:
+    """Smallest width on a grid at which gradient descent fits the data, for each seed.
+
+    For each key, one family of nested networks is drawn (the first ``m`` neurons of
+    ``max(widths)``, drawn as :class:`ntkbook.networks.FixedReadoutReLU`), so that the
+    width is the only thing that changes. A run *fits* when ``|y - u|^2`` falls below
+    ``tol`` times its initial value; it *stalls* when it falls by less than a fraction
+    ``stall`` over ``block`` steps. The criterion does not depend on a step budget:
+    ``max_steps`` is a safety cap, and :attr:`WidthSearch.capped` says whether it was
+    ever reached. The search bisects on the grid, all seeds at once, assuming the
+    largest width fits (a ValueError says when it does not).
+
+    Parameters
+    ----------
+    keys : array of PRNG keys, shape (seeds,)
+        One key per seed (network family).
+    x : array, shape (n, d)
+        Unit-norm inputs.
+    y : array, shape (n,)
+        Targets.
+    widths : sequence of int
+        Increasing grid of widths.
+    eta : float
+        Step size.
+    tol, stall : float
+        Fitting threshold and stall fraction, in ``(0, 1)``.
+    block : int
+        Steps between two checks.
+    max_steps : int
+        Safety cap on the steps of one run.
+
+    Returns
+    -------
+    WidthSearch
+
+    Raises
+    ------
+    ValueError
+        If the grid is not increasing, or some seed does not fit at the largest width.
+    """
+    from .networks import FixedReadoutReLU
+
+    x = _unit_inputs(x)
+    y = _checks.targets(y, x.shape[0])
+    grid = np.asarray(widths)
+    if grid.ndim != 1 or grid.size < 2 or not np.issubdtype(grid.dtype, np.integer) or np.any(np.diff(grid) <= 0) or grid[0] < 1:
+        raise ValueError(f"widths must be an increasing 1-d sequence of at least 2 positive integers, got {widths!r}")
+    eta = _checks.real(eta, "eta", low=0.0)
+    for name, value in (("tol", tol), ("stall", stall)):
+        if not 0 < _checks.real(value, name) < 1:
+            raise ValueError(f"{name} must be in (0, 1), got {value}")
+    block = _checks.integer(block, "block", low=1)
+    max_blocks = max(1, _checks.integer(max_steps, "max_steps", low=1) // block)
+    families = [FixedReadoutReLU.create(jax.random.fold_in(k, 0), int(grid[-1])) for k in keys]
+    w_all = jnp.stack([f.init(jax.random.fold_in(k, 1), x.shape[1])["w"] for f, k in zip(families, keys)])
+    a_all = jnp.stack([f.readout for f in families]).astype(w_all.dtype)
+    x, y = x.astype(w_all.dtype), y.astype(w_all.dtype)
+
+    def run(index):
+        fitted, b, capped = _fits_seeds(w_all, a_all, jnp.asarray(grid[index]), x, y, eta, tol, stall, block, max_blocks)
+        return np.asarray(fitted), int(jnp.max(b)) * block, int(jnp.sum(capped))
+
+    seeds = w_all.shape[0]
+    fitted, steps, capped = run(np.full(seeds, grid.size - 1))
+    if not fitted.all():
+        raise ValueError(f"widths: the largest width {grid[-1]} does not fit for seeds {np.flatnonzero(~fitted).tolist()}; extend the grid")
+    low, high = np.full(seeds, -1), np.full(seeds, grid.size - 1)  # fails at low (or below the grid), fits at high
+    while np.any(high - low > 1):
+        mid = np.where(high - low > 1, (low + high) // 2, high)
+        ok, s, c = run(mid)
+        steps, capped = max(steps, s), capped + c
+        searching = high - low > 1
+        high = np.where(searching & ok, mid, high)
+        low = np.where(searching & ~ok, mid, low)
+    return WidthSearch(grid[high], steps, capped)
 
 
 # ------------------------------------------------------------------ the bounds
@@ -275,6 +430,170 @@ def lemma1_width(n: int, lam: float, delta: float) -> float:
     return n**2 * math.log(n / delta) / lam**2
 
 
+def lemma1_width_hoeffding(n: int, lam: float, delta: float) -> float:
+    """Lemma 1's width with the constants of its Hoeffding proof: ``32 n^2 log(2 n^2 / delta) / lambda_0^2``.
+
+    Each entry of ``H^dis`` averages ``m`` variables in ``[-1, 1]``; Hoeffding's
+    inequality with deviation ``lambda_0 / (4 n)`` and a union bound over the ``n^2``
+    entries give ``|H^dis - H^cts|_F <= lambda_0 / 4`` with probability ``1 - delta``
+    from this width on (Du et al. 2019, Lemma 3.1).
+
+    Parameters
+    ----------
+    n : int
+        Number of inputs.
+    lam : float
+        ``lambda_0``.
+    delta : float
+        Failure probability in ``(0, 1)``.
+
+    Returns
+    -------
+    float
+    """
+    n, lam, delta = _bound_args(n, lam, delta)
+    return 32 * n**2 * math.log(2 * n**2 / delta) / lam**2
+
+
+def bernstein_exponent(constant: float) -> float:
+    """Rate ``c`` with ``P[#{r : A_ir or A_jr} >= constant m R] <= exp(-c m R)`` (Lemma 2's proof).
+
+    The indicators of ``A_ir or A_jr`` are independent over ``r`` with mean and
+    variance at most ``p R``, ``p = 4 / sqrt(2 pi)`` (anti-concentration). Bernstein's
+    inequality with deviation ``t = (constant - p) R`` gives the exponent
+    ``(t^2 / 2) / (p R + t / 3)``, returned divided by ``m R``. With ``constant = 3``
+    (the notes' proof) it is about ``1 / 2.1``; with ``constant = 2`` (needed for the
+    stated ``2 n R``) about ``1 / 21``.
+
+    Parameters
+    ----------
+    constant : float
+        Per-entry count bound in units of ``R``; must exceed ``4 / sqrt(2 pi)``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``constant <= 4 / sqrt(2 pi)``.
+    """
+    p = 4 / math.sqrt(2 * math.pi)
+    c = _checks.real(constant, "constant", low=p)
+    t = c - p
+    return (t**2 / 2) / (p + t / 3)
+
+
+class Lemma2WorstCase(NamedTuple):
+    """Lemma 2 for the worst move: an explicit bad move and an upper bound over the whole ball.
+
+    Attributes
+    ----------
+    adversarial : float
+        ``|H(W) - H(W~)|_F`` for the switch-off or switch-on move, whichever is larger.
+    upper : float
+        ``|U|_F`` with ``U_ij = |x_i . x_j| #{r : A_ir or A_jr} / m``: no move in the ball does more.
+    max_share : float
+        ``max_ij #{r : A_ir or A_jr} / (m R)``, the per-entry count the proof bounds by ``2 R`` or ``3 R``.
+    """
+
+    adversarial: float
+    upper: float
+    max_share: float
+
+
+@jax.jit
+def _pushed(w, x, radius, sign):
+    # Move each neuron by at most radius so that every input with 0 <= sign * w.x < radius
+    # changes side: the least-norm move putting them all just across, if it fits in the
+    # ball, else the move across the nearest such input alone.
+    pre = x @ w.T  # (n, m)
+    near = ((sign * pre >= 0) & (sign * pre < radius)).T.astype(w.dtype)  # (m, n)
+    target = sign * (jnp.abs(pre.T) + 1e-9 * radius) * near  # amount to remove along each x_i
+    gram = x @ x.T
+    g = near[:, :, None] * gram[None] * near[:, None, :] + jax.vmap(jnp.diag)(1 - near)
+    coef = jnp.linalg.solve(g, target[:, :, None])[:, :, 0]
+    joint = coef @ x  # (m, d)
+    nearest = jnp.argmin(jnp.where(near > 0, jnp.abs(pre.T), jnp.inf), axis=1)
+    single = target[jnp.arange(w.shape[0]), nearest][:, None] * x[nearest]
+    fits = jnp.linalg.norm(joint, axis=1, keepdims=True) <= radius
+    return w - jnp.where(fits, joint, single)
+
+
+def lemma2_worst_case(w_tilde, x, radius: float) -> Lemma2WorstCase:
+    """Bracket ``max ||H(W) - H(W~)||_F`` over all ``W`` with ``||w_r - w~_r|| <= R`` (Lemma 2).
+
+    A neuron changes ``H_ij`` by at most ``|x_i . x_j| / m``, and only if it can flip
+    its pattern on ``x_i`` or on ``x_j`` (events ``A_ir``, ``A_jr``); that count gives an
+    upper bound valid for every move in the ball. The explicit switch-off move
+    (every neuron turns off the inputs it can reach, all of them if one move of
+    length ``R`` does it, else the nearest) and the switch-on move give lower bounds.
+
+    Parameters
+    ----------
+    w_tilde : array, shape (m, d)
+        Centre of the ball, ``W~``.
+    x : array, shape (n, d)
+        Unit-norm inputs.
+    radius : float
+        ``R``.
+
+    Returns
+    -------
+    Lemma2WorstCase
+    """
+    x = _unit_inputs(x)
+    w_tilde = _checks.as_array(w_tilde, "w_tilde", ndim=2)
+    if w_tilde.shape[1] != x.shape[1]:
+        raise ValueError(f"w_tilde must have shape (m, {x.shape[1]}), got {tuple(w_tilde.shape)}")
+    rad = _checks.real(radius, "radius", low=0.0)
+    x = x.astype(w_tilde.dtype)
+    h0 = gram_discrete(w_tilde, x)
+    moves = [gram_discrete(_pushed(w_tilde, x, rad, sign), x) - h0 for sign in (1.0, -1.0)]
+    adversarial = max(float(jnp.linalg.norm(dh)) for dh in moves)
+    unsure = (jnp.abs(x @ w_tilde.T) < rad).astype(w_tilde.dtype)  # (n, m): A_ir
+    either = unsure.shape[1] - (1 - unsure) @ (1 - unsure).T  # #{r : A_ir or A_jr}
+    m = w_tilde.shape[0]
+    upper = float(jnp.linalg.norm(jnp.abs(x @ x.T) * either / m))
+    return Lemma2WorstCase(adversarial, upper, float(jnp.max(either)) / (m * rad))
+
+
+class ClaimBounds(NamedTuple):
+    """Claims 11-14 of the notes: bounds on Claim 9's terms, in units of ``|y - u(s)|^2``.
+
+    ``C1 <= -eta lambda_0``, ``C2 <= 8 eta n R``, ``C3 <= 8 eta n R``, ``C4 <= eta^2 n^2``.
+    """
+
+    c1: float
+    c2: float
+    c3: float
+    c4: float
+
+
+def claim_bounds(n: int, lam: float, eta: float, radius: float) -> ClaimBounds:
+    """Claims 11-14's bounds at step ``eta`` and radius ``R``, per unit of ``|y - u(s)|^2``.
+
+    Theorem 7 closes when ``c2 + c3 + c4 <= eta lambda_0 / 2``: with
+    ``eta = lambda_0 / (4 n^2)`` that is ``16 n R <= lambda_0 / 4``, i.e. ``R <= lambda_0 / (64 n)``.
+
+    Parameters
+    ----------
+    n : int
+        Number of inputs.
+    lam, eta, radius : float
+        ``lambda_0``, the step and ``R``.
+
+    Returns
+    -------
+    ClaimBounds
+    """
+    n = _checks.integer(n, "n", low=1)
+    lam, eta = _checks.real(lam, "lam", low=0.0), _checks.real(eta, "eta", low=0.0)
+    rad = _checks.real(radius, "radius", low=0.0)
+    return ClaimBounds(-eta * lam, 8 * eta * n * rad, 8 * eta * n * rad, eta**2 * n**2)
+
+
 def lemma2_bound(n: int, radius: float) -> float:
     """Lemma 2's Frobenius bound ``|H(w) - H(w~)|_F < 2 n R`` as stated (its proof supports 3 n R)."""
     n = _checks.integer(n, "n", low=1)
@@ -288,9 +607,62 @@ def lemma2_probability(n: int, m: int, radius: float) -> float:
 
 
 def d_cts(n: int, m: int, lam: float, residual0: float) -> float:
-    """Lemma 5's radius ``D_cts = sqrt(n) |y - u(0)| / (sqrt(m) lambda)``."""
+    """The notes' ``D_cts = sqrt(n) |y - u(0)| / (sqrt(m) lambda)``: half of what Lemma 5's proof gives.
+
+    Lemma 5's proof bounds the movement by ``2 D_cts``, :func:`lemma5_radius`
+    (Du et al. 2019, Lemma 3.3); the notes drop the 2.
+    """
     n, m = _checks.integer(n, "n", low=1), _checks.integer(m, "m", low=1)
     return math.sqrt(n) * _checks.real(residual0, "residual0", low=0.0, strict=False) / (math.sqrt(m) * _checks.real(lam, "lam", low=0.0))
+
+
+def lemma5_radius(n: int, m: int, lam: float, residual0: float) -> float:
+    """Lemma 5's movement bound ``2 sqrt(n) |y - u(0)| / (sqrt(m) lambda_0)`` (Du et al. 2019, Lemma 3.3).
+
+    If ``lambda_min(H(s)) >= lambda_0 / 2`` on ``[0, t]``, the residual norm decays like
+    ``exp(-lambda_0 s / 2)`` and each neuron's speed is at most ``sqrt(n / m)`` times it;
+    the integral over ``[0, inf)`` is this radius, twice the notes' :func:`d_cts`.
+
+    Parameters
+    ----------
+    n, m : int
+        Number of inputs and width.
+    lam : float
+        ``lambda_0 = lambda_min(H^cts)``.
+    residual0 : float
+        ``|y - u(0)|``.
+
+    Returns
+    -------
+    float
+    """
+    return 2 * d_cts(n, m, lam, residual0)
+
+
+def lemma6_radius(n: int, lam: float, constant: float = 2.0) -> float:
+    """The radius ``R = lambda_0 / (4 c n)`` that keeps ``lambda_min(H(W)) >= lambda_0 / 2`` (Lemma 6).
+
+    Lemma 1 gives ``lambda_min(H(0)) >= 3 lambda_0 / 4``; Lemma 2 moves ``H`` by at most
+    ``c n R`` in Frobenius norm for moves of radius ``R`` (``c = 2`` as the notes state,
+    ``c = 3`` as their proof supports), and Weyl's inequality keeps
+    ``lambda_min >= 3 lambda_0 / 4 - c n R >= lambda_0 / 2`` once ``R <= lambda_0 / (4 c n)``.
+    This is not Theorem 7's ``lambda_0 / (64 n)`` (:func:`radius`), which also pays for Claims 12-13.
+
+    Parameters
+    ----------
+    n : int
+        Number of inputs.
+    lam : float
+        ``lambda_0``.
+    constant : float
+        Lemma 2's constant ``c``.
+
+    Returns
+    -------
+    float
+    """
+    c = _checks.real(constant, "constant", low=0.0)
+    return _checks.real(lam, "lam", low=0.0) / (4 * c * _checks.integer(n, "n", low=1))
 
 
 def d_discrete(n: int, m: int, lam: float, residual0: float) -> float:
@@ -334,6 +706,37 @@ def width_song_yang2019(n: int, lam: float, delta: float) -> float:
     up to constants and the notes' extra ``log(m / delta) log(n / delta)`` factors."""
     n, lam, delta = _bound_args(n, lam, delta)
     return n**4 * math.log(n / delta) / lam**4
+
+
+def width_theorem7(n: int, lam: float, residual0: float, delta: float) -> float:
+    """The width Theorem 7's proof needs, with the notes' own constants.
+
+    The largest of three requirements: ``D < R`` with Lemma 8's
+    ``D = 4 sqrt(n) |y - u(0)| / (sqrt(m) lambda_0)`` and ``R = lambda_0 / (64 n)``, i.e.
+    ``m > 65536 n^3 |y - u(0)|^2 / lambda_0^4``; Claims 11-13's failure probability
+    ``3 n^2 exp(-m R / 10) <= delta``; and Lemma 1 with its Hoeffding constants
+    (:func:`lemma1_width_hoeffding`). The first dominates for all but tiny ``n``.
+
+    Parameters
+    ----------
+    n : int
+        Number of inputs.
+    lam : float
+        ``lambda_0``.
+    residual0 : float
+        ``|y - u(0)|`` (its typical value is ``sqrt(|y|^2 + n / 2)``).
+    delta : float
+        Failure probability in ``(0, 1)``.
+
+    Returns
+    -------
+    float
+    """
+    n, lam, delta = _bound_args(n, lam, delta)
+    res = _checks.real(residual0, "residual0", low=0.0)
+    stay = 65536 * n**3 * res**2 / lam**4
+    probability = 10 * math.log(3 * n**2 / delta) / radius(n, lam)
+    return max(stay, probability, lemma1_width_hoeffding(n, lam, delta))
 
 
 def width_seed000(n: int) -> float:

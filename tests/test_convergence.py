@@ -127,3 +127,114 @@ def test_bad_inputs(setting, call, error, message):
     net, w0, x, y = setting
     with pytest.raises(error, match=message):
         call(net, w0, x, y)
+
+
+def _one_active_neuron():
+    # n = 1: lambda_0 = 1/2; one of four neurons active, so H = 1/4 = lambda_0 / 2 throughout.
+    x = jnp.array([[1.0, 0.0]])
+    w0 = jnp.array([[0.3, 0.2], [-1.0, 0.5], [-0.7, -1.0], [-2.0, 1.0]])
+    net = networks.FixedReadoutReLU(readout=jnp.array([1.0, 1.0, -1.0, -1.0]))
+    return net, w0, x, jnp.array([2.0])
+
+
+def test_lemma5_radius_is_twice_the_notes_and_attained():
+    assert math.isclose(convergence.lemma5_radius(4, 100, 0.5, 3.0), 2 * convergence.d_cts(4, 100, 0.5, 3.0))
+    net, w0, x, y = _one_active_neuron()
+    lam = convergence.lambda_min(x)
+    run = convergence.train(net, w0, x, y, eta=1e-3, num_steps=40_000, record_every=1000)
+    assert np.allclose(run.lambda_h, lam / 2)  # Lemma 5's hypothesis, with equality
+    e0 = float(jnp.sqrt(run.residual_sq[0]))
+    moved = float(run.max_movement[-1])
+    assert moved <= convergence.lemma5_radius(1, 4, lam, e0)
+    assert moved > 1.9 * convergence.d_cts(1, 4, lam, e0)  # the notes' radius is exceeded
+
+
+def test_lemma6_radius_keeps_lambda_min_above_half():
+    x = data.sphere(jax.random.key(8), 5, 6)
+    lam = convergence.lambda_min(x)
+    assert math.isclose(convergence.lemma6_radius(5, lam), lam / 40)
+    assert math.isclose(convergence.lemma6_radius(5, lam, 3.0), lam / 60)
+    w0 = jax.random.normal(jax.random.key(9), (20_000, 6))
+    assert float(jnp.linalg.eigvalsh(convergence.gram_discrete(w0, x))[0]) >= 0.75 * lam  # Lemma 1 at this width
+    rad = convergence.lemma6_radius(5, lam, 3.0)
+    for k in jax.random.split(jax.random.key(10), 3):
+        step = jax.random.normal(k, w0.shape)
+        w = w0 + rad * step / jnp.linalg.norm(step, axis=1, keepdims=True)
+        assert float(jnp.linalg.eigvalsh(convergence.gram_discrete(w, x))[0]) >= lam / 2
+    moved = convergence._pushed(w0, x, rad, 1.0)
+    assert float(jnp.linalg.eigvalsh(convergence.gram_discrete(moved, x))[0]) >= lam / 2
+
+
+def test_bernstein_exponent():
+    assert convergence.bernstein_exponent(3.0) == pytest.approx(0.4776, abs=1e-3)
+    assert convergence.bernstein_exponent(2.0) == pytest.approx(0.0472, abs=1e-3)
+    assert convergence.bernstein_exponent(2.0) < convergence.bernstein_exponent(3.0)
+    with pytest.raises(ValueError, match="constant must be > 1.59"):
+        convergence.bernstein_exponent(1.5)
+
+
+def test_lemma2_worst_case_brackets_the_moves(setting):
+    _, w0, x, _ = setting
+    w0 = jax.random.normal(jax.random.key(11), (2000, 4))
+    rad = 0.05
+    worst = convergence.lemma2_worst_case(w0, x, rad)
+    for sign in (1.0, -1.0):
+        moved = convergence._pushed(w0, x, rad, sign)
+        assert float(jnp.max(jnp.linalg.norm(moved - w0, axis=1))) <= rad * (1 + 1e-9)
+    h0 = convergence.gram_discrete(w0, x)
+    randoms = []
+    for k in jax.random.split(jax.random.key(12), 20):
+        step = jax.random.normal(k, w0.shape)
+        w = w0 + rad * step / jnp.linalg.norm(step, axis=1, keepdims=True)
+        randoms.append(float(jnp.linalg.norm(convergence.gram_discrete(w, x) - h0)))
+    assert max(randoms) < worst.adversarial <= worst.upper
+    assert 1.0 < worst.max_share < 3.0  # about 4 / sqrt(2 pi) = 1.6 per entry
+
+
+def test_claim_bounds_close_at_the_proofs_radius():
+    n, lam = 7, 0.3
+    eta, rad = convergence.step_size(n, lam), convergence.radius(n, lam)
+    b = convergence.claim_bounds(n, lam, eta, rad)
+    assert b.c1 == pytest.approx(-eta * lam) and b.c2 == b.c3 == pytest.approx(8 * eta * n * rad)
+    assert b.c2 + b.c3 + b.c4 == pytest.approx(eta * lam / 2)  # the budget exactly
+    bigger = convergence.claim_bounds(n, lam, eta, 2 * rad)
+    assert bigger.c2 + bigger.c3 + bigger.c4 > eta * lam / 2
+
+
+def test_several_radii_in_one_run_and_flip_free_steps(setting):
+    net, w0, x, y = setting
+    radii = [0.01, 0.5]
+    run = convergence.train(net, w0, x, y, eta=0.05, num_steps=200, radius=radii)
+    assert run.claim9.c2.shape == (200, 2)
+    single = convergence.train(net, w0, x, y, eta=0.05, num_steps=200, radius=0.5)
+    np.testing.assert_allclose(run.claim9.c2[:, 1], single.claim9.c2, rtol=1e-12)
+    c = single.claim9
+    still = np.asarray(c.flips) == 0
+    assert still.any()
+    scale = np.asarray(jnp.abs(c.c2)) + 1e-300
+    assert np.all(np.abs(np.asarray(c.c2 + c.c3))[still] <= 1e-10 * scale[still] + 1e-15)
+    with pytest.raises(ValueError, match="radius must be > 0.0"):
+        convergence.train(net, w0, x, y, eta=0.05, num_steps=10, radius=[0.1, -1.0])
+
+
+def test_width_theorem7_and_lemma1_constants():
+    n, lam, res, delta = 6, 0.2854, 1.99, 0.1
+    assert convergence.width_theorem7(n, lam, res, delta) == pytest.approx(65536 * n**3 * res**2 / lam**4)
+    assert 8e9 < convergence.width_theorem7(n, lam, res, delta) < 9e9
+    assert convergence.lemma1_width_hoeffding(n, lam, delta) == pytest.approx(32 * n**2 * math.log(2 * n**2 / delta) / lam**2)
+    assert convergence.width_theorem7(1, 0.5, 1e-6, delta) == pytest.approx(10 * math.log(3 / delta) * 64 / 0.5)  # the probability term
+
+
+def test_smallest_width_finds_a_fitting_width():
+    x = data.sphere(jax.random.key(13), 12, 3)
+    y = jnp.sign(jnp.sin(5 * x[:, 0]) + 0.1)
+    eta = 1.0 / float(jnp.linalg.eigvalsh(convergence.gram_continuous(x))[-1])
+    keys = jax.random.split(jax.random.key(14), 2)
+    grid = [2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
+    found = convergence.smallest_width(keys, x, y, grid, eta=eta)
+    assert found.width.shape == (2,) and set(found.width.tolist()) <= set(grid) and found.capped == 0
+    assert np.all(found.width * 3 >= 12 / 2)  # cannot interpolate with far fewer weights than points
+    with pytest.raises(ValueError, match="largest width 2 does not fit"):
+        convergence.smallest_width(keys, x, y, [1, 2], eta=eta)
+    with pytest.raises(ValueError, match="widths must be an increasing"):
+        convergence.smallest_width(keys, x, y, [4, 2], eta=eta)
