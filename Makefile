@@ -19,7 +19,7 @@ CHROMIUM ?= /usr/bin/chromium
 # for the tests so the comparison is like for like.
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: book test homework grade execute lock clean chromium pdf texlive
+.PHONY: book test homework grade execute lock clean chromium pdf texlive test-floor
 
 $(STAMP): requirements/book.txt requirements/test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,7 +72,7 @@ texlive:
 	  else echo "The PDF edition needs TeX Live: sudo apt-get install --no-install-recommends $(TEXLIVE_PACKAGES)"; exit 1; fi; }
 
 pdf: $(STAMP) texlive
-	rm -rf _build/pdf
+	rm -rf _build/pdf && mkdir -p _build/site-assets  # html_extra_path must exist even here
 	$(BIN)/jupyter-book build . --builder pdflatex --path-output _build/pdf --warningiserror --keep-going
 	mkdir -p _build/site-assets && cp _build/pdf/_build/latex/ntkbook.pdf _build/site-assets/ntkbook.pdf
 	@echo "PDF edition: _build/pdf/_build/latex/ntkbook.pdf ($$(pdfinfo _build/pdf/_build/latex/ntkbook.pdf | awk '/^Pages/ {print $$2}') pages)"
@@ -81,8 +81,25 @@ book: $(STAMP) $(MATHJAX) homework
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-test: $(STAMP) $(MATHJAX) homework chromium texlive
+test: $(STAMP) $(MATHJAX) homework chromium texlive test-floor
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+# The module tests (not the notebooks, book, site, PDF or homework) against the
+# oldest versions pyproject's ranges allow, in their own environment .venv-floor
+# built from requirements/floor.txt (tests/test_install.py checks that its pins
+# are pyproject's lower bounds).
+FLOOR       := .venv-floor
+FLOOR_STAMP := $(FLOOR)/.installed
+FLOOR_TESTS := $(filter-out tests/test_book.py tests/test_site.py tests/test_pdf.py tests/test_homework.py \
+  tests/test_install.py,$(wildcard tests/test_*.py))
+$(FLOOR_STAMP): requirements/floor.txt pyproject.toml
+	rm -rf $(FLOOR) && $(PYTHON) -m venv $(FLOOR)
+	$(FLOOR)/bin/python -m pip install --quiet -r requirements/floor.txt
+	$(FLOOR)/bin/python -m pip install --quiet --no-deps -e .
+	$(FLOOR)/bin/python -m pip check
+	touch $@
+test-floor: $(FLOOR_STAMP)
+	$(FLOOR)/bin/python -m pytest -o addopts="-p no:cacheprovider" $(FLOOR_TESTS)
 
 # Re-execute every chapter and store its outputs (run after editing a notebook).
 execute: $(STAMP)
