@@ -225,18 +225,18 @@ def random_fourier_features(key, x, num_features: int, *, kernel: str = "gaussia
     """Random Fourier features of a translation-invariant kernel (Rahimi and Recht 2007).
 
     Bochner's theorem writes a continuous positive definite ``k(x, x') = psi(x - x')``
-    with ``psi(0) = 1`` as ``E_omega cos(omega . (x - x'))`` for a probability
-    measure on frequencies ``omega``. The features
-    ``z(x) = M**-1/2 (cos(omega_j . x), sin(omega_j . x))_{j <= M}`` with
-    ``omega_j`` drawn from that measure satisfy
-    ``z(x) . z(x') = (1/M) sum_j cos(omega_j . (x - x'))``, a Monte Carlo estimate
+    with ``psi(0) = 1`` as ``E_xi cos(xi . (x - x'))`` for a probability
+    measure on frequencies ``xi``. The features
+    ``z(x) = M**-1/2 (cos(xi_j . x), sin(xi_j . x))_{j <= M}`` with
+    ``xi_j`` drawn from that measure satisfy
+    ``z(x) . z(x') = (1/M) sum_j cos(xi_j . (x - x'))``, a Monte Carlo estimate
     of ``k(x, x')`` whose error shrinks like ``M**-1/2``.
 
     The spectral measures are
 
-    - ``"gaussian"``: ``omega ~ N(0, bandwidth**-2 I_d)``, for
+    - ``"gaussian"``: ``xi ~ N(0, bandwidth**-2 I_d)``, for
       :func:`gaussian`;
-    - ``"laplace"``: the multivariate Cauchy law, ``omega = g / (bandwidth |c|)``
+    - ``"laplace"``: the multivariate Cauchy law, ``xi = g / (bandwidth |c|)``
       with ``g ~ N(0, I_d)`` and ``c ~ N(0, 1)`` (a multivariate Student t with
       one degree of freedom, whose characteristic function is
       ``exp(-|delta| / bandwidth)``), for :func:`laplace`.
@@ -270,10 +270,10 @@ def random_fourier_features(key, x, num_features: int, *, kernel: str = "gaussia
     if kernel not in ("gaussian", "laplace"):
         raise ValueError(f"kernel must be 'gaussian' or 'laplace', got {kernel!r}")
     k_dir, k_scale = jax.random.split(key)
-    omega = jax.random.normal(k_dir, (arr.shape[1], num_features), arr.dtype) / bandwidth
+    xi = jax.random.normal(k_dir, (arr.shape[1], num_features), arr.dtype) / bandwidth
     if kernel == "laplace":
-        omega = omega / jnp.abs(jax.random.normal(k_scale, (1, num_features), arr.dtype))
-    phase = arr @ omega
+        xi = xi / jnp.abs(jax.random.normal(k_scale, (1, num_features), arr.dtype))
+    phase = arr @ xi
     return jnp.concatenate([jnp.cos(phase), jnp.sin(phase)], axis=1) / math.sqrt(num_features)
 
 
