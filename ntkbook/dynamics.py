@@ -48,6 +48,8 @@ __all__ = [
     "jacobian_change",
     "TrainedDistribution",
     "trained_distribution",
+    "LazyMeasures",
+    "lazy_measures",
 ]
 
 
@@ -652,3 +654,96 @@ def trained_distribution(net, x_train, y_train, x_test) -> TrainedDistribution:
     mixed = a @ cross.nngp.T
     cov = nngp_test + a @ train.nngp @ a.T - mixed - mixed.T
     return TrainedDistribution(mean=mean, cov=cov)
+
+
+class LazyMeasures(NamedTuple):
+    """What moves during one training run of a one-hidden-layer :class:`ntkbook.networks.MLP` (:func:`lazy_measures`).
+
+    Attributes
+    ----------
+    kernel_drift : float
+        ``|Theta_T - Theta_0|_F / |Theta_0|_F`` on the training inputs.
+    weight_movement : float
+        ``|theta_T - theta_0| / |theta_0|`` over all parameters.
+    neuron_movement : float
+        ``max_r |w_r(T) - w_r(0)|``, the largest movement of one neuron's input weights.
+    readout_max : float
+        ``max_r |a_r(0)|``, the largest initial output weight (standard normal).
+    flips : int
+        Activation-pattern changes on the training inputs (:func:`pattern_flips`).
+    linearisation_gap : float
+        ``max_s |f_s(X*) - f^lin_s(X*)| / |f^lin_T(X*)|`` on the test inputs, the
+        maximum over the recorded steps ``s``.
+    loss : float
+        Final training loss.
+    """
+
+    kernel_drift: float
+    weight_movement: float
+    neuron_movement: float
+    readout_max: float
+    flips: int
+    linearisation_gap: float
+    loss: float
+
+
+def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_steps: int, record_every: int) -> LazyMeasures:
+    """Train ``net`` from ``params0`` by gradient descent and measure how lazily it trained.
+
+    The network is trained with :func:`gradient_descent`; its linearisation at
+    ``params0`` is trained with the same steps in closed form
+    (:func:`kernel_gradient_descent` with the empirical NTK at ``params0``), and
+    the two are compared on ``x_test`` at every recorded step. This is the
+    experiment behind Jacot et al. (2018), Theorem 2 (the kernel stays put) and
+    Lee et al. (2019), Theorem 2.1 (the network stays near its linearisation
+    uniformly in time).
+
+    Parameters
+    ----------
+    net : ntkbook.networks.MLP
+        A scalar-output network with one hidden layer.
+    params0 : list
+        Its initial parameters.
+    x_train : array_like, shape (n, d)
+        Training inputs.
+    y_train : array_like, shape (n,)
+        Targets.
+    x_test : array_like, shape (p, d)
+        Inputs on which network and linearisation are compared.
+    step : float
+        Step size.
+    num_steps, record_every : int
+        Training length and the interval at which the gap is evaluated.
+
+    Returns
+    -------
+    LazyMeasures
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an :class:`ntkbook.networks.MLP`.
+    ValueError
+        If ``net`` does not have exactly one hidden layer and one output, or
+        the arguments are rejected by :func:`gradient_descent`.
+    """
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be an ntkbook.networks.MLP, got {type(net).__name__}")
+    if net.depth != 1 or net.out_dim != 1:
+        raise ValueError(f"net must have one hidden layer and one output, got widths={net.widths}, out_dim={net.out_dim}")
+    run = gradient_descent(net.apply, params0, x_train, y_train, step=step, num_steps=num_steps, record_every=record_every,
+                           x_test=x_test, x_probe=x_train)
+    x_t = jnp.asarray(x_test, run.test.dtype)
+    x = jnp.asarray(x_train, run.test.dtype)
+    lin = kernel_gradient_descent(run.probe_ntk[0], y_train, run.train[0, :, 0], step=step, num_steps=num_steps, record_every=record_every,
+                                  k_test_train=tangent.empirical_ntk(net.apply, params0, x_t, x), f0_test=run.test[0, :, 0])
+    gap = jnp.max(jnp.linalg.norm(run.test[..., 0] - lin.test, axis=1)) / jnp.linalg.norm(lin.test[-1])
+    return LazyMeasures(
+        kernel_drift=float(kernel_drift(run.probe_ntk[-1], run.probe_ntk[0])),
+        weight_movement=float(relative_distance(run.params, params0)),
+        neuron_movement=float(jnp.max(jnp.linalg.norm(run.params[0]["w"] - params0[0]["w"], axis=0))),
+        readout_max=float(jnp.max(jnp.abs(params0[1]["w"]))),
+        flips=pattern_flips(net, params0, run.params, x),
+        linearisation_gap=float(gap),
+        loss=float(run.loss[-1]),
+    )
