@@ -542,6 +542,11 @@ def lemma2_worst_case(w_tilde, x, radius: float) -> Lemma2WorstCase:
     Returns
     -------
     Lemma2WorstCase
+
+    Raises
+    ------
+    ValueError
+        If ``x`` does not have unit-norm rows or ``w_tilde`` is not (m, d).
     """
     x = _unit_inputs(x)
     w_tilde = _checks.as_array(w_tilde, "w_tilde", ndim=2)

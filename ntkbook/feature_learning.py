@@ -258,6 +258,11 @@ def shape_drift(k_t, k_0):
     Returns
     -------
     array, shape () or (T,)
+
+    Raises
+    ------
+    ValueError
+        If ``k_t`` does not end in the shape of ``k_0``.
     """
     k_t = _checks.as_array(k_t, "k_t", ndim=(2, 3))
     k_0 = _checks.as_array(k_0, "k_0", ndim=2)
@@ -283,6 +288,11 @@ def full_kernel(blocks):
     Returns
     -------
     array, shape (n q, n q)
+
+    Raises
+    ------
+    ValueError
+        If ``blocks`` is not of shape (n, n, q, q).
     """
     blocks = _checks.as_array(blocks, "blocks", ndim=4)
     n1, n2, q1, q2 = blocks.shape
@@ -310,6 +320,11 @@ def critical_step(k, n: int) -> float:
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        If the number of rows of ``k`` is not a multiple of ``n``.
     """
     k = _checks.square(k, "k")
     n = _checks.integer(n, "n", low=1)
@@ -402,6 +417,7 @@ def classify_phase(run: CatapultRun, *, spike: float = 2.0, converged: float = 1
     ``catapult``: the loss rose above ``spike`` times its initial value and then
     fell below ``converged`` times it. ``lazy``: it converged without such a spike.
     Anything else (slow or stalled training) is ``"unconverged"``.
+    Raises ``TypeError`` when ``run`` is not a :class:`CatapultRun`.
     """
     if not isinstance(run, CatapultRun):
         raise TypeError(f"run must be a CatapultRun, got {type(run).__name__}")
@@ -446,6 +462,11 @@ def residual_on_eigenvectors(k, predictions, y):
         Decreasing.
     components : array, shape (T, n)
         ``v_i . (u_s - y)`` for eigenvector ``v_i``.
+
+    Raises
+    ------
+    ValueError
+        If ``predictions`` is not of shape (T, n) or (T, n, 1) for the (n, n) ``k``.
     """
     k = _checks.square(k, "k")
     n = k.shape[0]
@@ -464,6 +485,21 @@ def relative_error(predictions, targets) -> float:
     Parameters
     ----------
     predictions, targets : arrays of the same shape (n,) or (n, q)
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from ntkbook import feature_learning
+    >>> y = jnp.array([1.0, 2.0, 3.0])
+    >>> round(feature_learning.relative_error(jnp.full(3, 2.0), y), 6)  # the mean
+    1.0
+    >>> round(feature_learning.relative_error(y, y), 6)
+    0.0
     """
     p = jnp.asarray(predictions)
     t = jnp.asarray(targets)
@@ -475,7 +511,7 @@ def relative_error(predictions, targets) -> float:
 def centred_alignment(k, y) -> jax.Array:
     """Centred kernel-target alignment (Cortes, Mohri, Rostamizadeh 2012, Definition 2); scalar.
 
-    With the centring matrix ``H = I - 1 1^T / n``, ``K_c = H K H`` and ``Y_c = H Y``,
+    With the centring matrix ``H = I - 1 1^T / n``, ``K_c = H K H`` and ``Y_c = H Y``::
 
         A_c(K, Y) = <K_c, Y_c Y_c^T>_F / (|K_c|_F |Y_c Y_c^T|_F),
 

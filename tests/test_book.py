@@ -127,7 +127,7 @@ def test_public_api_is_documented():
             problems.append(f"{dotted}: no docstring")
             continue
         for field in getattr(obj, "_fields", ()) if inspect.isclass(obj) else ():
-            if not re.search(rf"\b{field}\b", doc):
+            if not re.search(rf"\b{field}\b", doc, re.IGNORECASE):
                 problems.append(f"{dotted}: field {field!r} not described")
         body = obj.__dict__.get("__post_init__", obj.__init__) if inspect.isclass(obj) else inspect.unwrap(obj)
         try:

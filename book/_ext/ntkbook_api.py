@@ -6,6 +6,10 @@ full entry of every public name (autodoc, docstrings read by napoleon). The
 public names are the module's ``__all__``, so a function added there appears
 in the reference with no edit to the book.
 
+``.. ntkbook-modules::`` tabulates the module pages listed under the current
+page in ``_toc.yml`` with the first line of each module's docstring, so the
+index needs no edit when a module is added.
+
 ``.. ntkbook-usage::`` tabulates, per chapter notebook, the ``ntkbook``
 functions and classes its code cells call, each linked to its entry.
 """
@@ -69,6 +73,29 @@ class ModuleDirective(SphinxDirective):
         return container.children
 
 
+class ModulesDirective(SphinxDirective):
+    """``.. ntkbook-modules::``: one row per module page below this page in ``_toc.yml``."""
+
+    def run(self):
+        import yaml
+
+        toc_path = Path(self.env.srcdir) / "_toc.yml"
+        self.env.note_dependency(str(toc_path))
+        toc = yaml.safe_load(toc_path.read_text())
+        entries = [e for part in toc.get("parts", []) for e in part["chapters"] if e.get("file") == self.env.docname]
+        if not entries:
+            raise self.error(f"ntkbook-modules: {self.env.docname} is not a chapter of _toc.yml")
+        lines = [".. list-table::", "   :header-rows: 1", "   :widths: 30 70", "", "   * - Module", "     - Contents"]
+        for section in entries[0].get("sections", []):
+            modname = f"ntkbook.{Path(section['file']).name}"
+            module = importlib.import_module(modname)
+            summary = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+            lines += [f"   * - :py:mod:`{modname}`", f"     - {summary}"]
+        container = nodes.container()
+        self.state.nested_parse(StringList(lines, source="<ntkbook-modules>"), self.content_offset, container)
+        return container.children
+
+
 _IMPORT = re.compile(r"^\s*from ntkbook import ([\w, ]+)$", re.MULTILINE)
 
 
@@ -114,4 +141,5 @@ class UsageDirective(SphinxDirective):
 def setup(app):
     app.add_directive("ntkbook-module", ModuleDirective)
     app.add_directive("ntkbook-usage", UsageDirective)
+    app.add_directive("ntkbook-modules", ModulesDirective)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
