@@ -53,8 +53,9 @@ $(HOMEWORK): $(STAMP) notebooks/homework/build.py $(wildcard notebooks/homework/
 #   make grade HW=hw01_kernel_regression SUBMISSIONS=path/to/folder [GRADE_TIMEOUT=600]
 # writes _build/grades/$(HW)/grades.csv (a row per student, a column per question).
 GRADE_TIMEOUT ?= 600
-grade: $(STAMP) $(HOMEWORK)
+grade:
 	@test -n "$(HW)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade HW=<homework name> SUBMISSIONS=<folder>"; exit 2; }
+	@$(MAKE) --no-print-directory $(HOMEWORK)
 	$(BIN)/python notebooks/homework/grade.py "$(HW)" "$(SUBMISSIONS)" --timeout $(GRADE_TIMEOUT)
 
 # The PDF edition: Jupyter Book's LaTeX builder (XeLaTeX via sphinx-jupyterbook-latex)
