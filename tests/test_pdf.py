@@ -88,7 +88,7 @@ def test_every_reference_and_citation_resolves(latex_dir, pages):
 
 def test_table_of_contents(latex_dir):
     """Every page of _toc.yml is a chapter (API modules are sections); the lectures are chapters 1 to 5."""
-    toc_tex = (latex_dir / "ntkbook.toc").read_text()
+    toc_tex = re.sub(r"\\_(\\allowbreak\s*)?", "_", (latex_dir / "ntkbook.toc").read_text())
     parts = re.findall(r"\\contentsline \{part\}\{[IVX]+\\hspace \{1em\}([^}]*)\}", toc_tex)
     chapters = re.findall(r"\\contentsline \{chapter\}\{(\\numberline \{(\d+)\})?", toc_tex)
     toc, entries = toc_files()

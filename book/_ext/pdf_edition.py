@@ -51,6 +51,7 @@ class PdfEdition(SphinxDirective):
                                "chapters as notebooks to download or launch, and the homework notebooks.")
             return [para]
         pdf = Path(self.env.srcdir) / SITE_PDF
+        para["classes"].append("pdf-edition" if pdf.exists() else "pdf-edition-missing")
         if pdf.exists():
             size = pdf.stat().st_size / 2**20
             href = "../" * self.env.docname.count("/") + SITE_PDF.name
