@@ -56,6 +56,7 @@ __all__ = [
     "residual_on_eigenvectors",
     "relative_error",
     "centred_alignment",
+    "decay_rates",
 ]
 
 
@@ -196,9 +197,13 @@ def train_scaled(net, params0, x_train, y_train, *, chi: float, step: float, num
 @jax.jit
 def _kernel_descent(evals, evecs, y, k_test_train, factor, num_steps):
     lam = jnp.maximum(evals, 0.0)
-    # coefficient of y on each eigenvector after num_steps steps: (1 - (1 - factor lam)^S) / lam
-    gain = jnp.where(lam > 0, -jnp.expm1(num_steps * jnp.log1p(-factor * lam)) / jnp.where(lam > 0, lam, 1.0),
-                     num_steps * factor)
+    # coefficient of y on each eigenvector after num_steps steps: (1 - (1 - factor lam)^S) / lam, with
+    # expm1/log1p where 1 - factor lam > 0 (accurate for small factor lam); above n / lambda the base is
+    # negative and the integer power is taken directly
+    contraction = 1.0 - factor * lam
+    safe = jnp.where(contraction > 0, contraction, 1.0)
+    done = jnp.where(contraction > 0, -jnp.expm1(num_steps * jnp.log(safe)), 1.0 - contraction**num_steps)
+    gain = jnp.where(lam > 0, done / jnp.where(lam > 0, lam, 1.0), num_steps * factor)
     return k_test_train @ (evecs @ (gain[:, None] * (evecs.T @ y)))
 
 
@@ -549,3 +554,38 @@ def centred_alignment(k, y) -> jax.Array:
     if _checks.is_concrete(denominator) and float(denominator) == 0.0:
         raise ValueError("k and y must not be constant: their centred versions vanish and the alignment is undefined")
     return jnp.sum(kc * target) / denominator
+
+
+def decay_rates(components, *, floor: float = 1e-3) -> np.ndarray:
+    """Per-step exponential decay rate of each column of ``components``, fitted on a log scale.
+
+    For column ``i`` the fit uses the steps where ``|c_i(s)| > floor * |c_i(0)|`` (before
+    rounding noise takes over) and returns ``-slope`` of ``log |c_i(s)|`` against ``s``;
+    for the linearised dynamics of :func:`residual_on_eigenvectors` this is
+    ``-log(1 - step * lambda_i / n)``.
+
+    Parameters
+    ----------
+    components : array, shape (T, k)
+        Values at steps ``0, 1, ..., T - 1``.
+    floor : float
+        Relative level below which values are ignored.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+
+    Raises
+    ------
+    ValueError
+        If a column has fewer than two values above the floor.
+    """
+    c = np.abs(np.asarray(_checks.as_array(components, "components", ndim=2)))
+    floor = _checks.real(floor, "floor", low=0.0)
+    steps, rates = np.arange(c.shape[0]), []
+    for i in range(c.shape[1]):
+        keep = c[:, i] > floor * c[0, i]
+        if keep.sum() < 2:
+            raise ValueError(f"components column {i} has fewer than two values above floor * |c(0)|; record more steps or lower floor")
+        rates.append(-np.polyfit(steps[keep], np.log(c[keep, i]), 1)[0])
+    return np.array(rates)

@@ -42,11 +42,13 @@ def test_kernel_descent_matches_iteration_and_regression(key):
     x = data.sphere(key, 10, 3)
     k = kernels.gaussian(x, bandwidth=0.7)
     y = x[:, 0] - x[:, 1] ** 2
-    step, n = 0.5 * feature_learning.critical_step(k, 10), 10
-    u = jnp.zeros(10)
-    for _ in range(7):
-        u = u - step / n * k @ (u - y)
-    np.testing.assert_allclose(feature_learning.kernel_descent(k, y, k, step=step, num_steps=7), u, rtol=1e-9, atol=1e-12)
+    n = 10
+    for fraction in (0.5, 0.95):                              # 0.95: 1 - step lambda_max / n < 0 (oscillating)
+        step = fraction * feature_learning.critical_step(k, n)
+        u = jnp.zeros(10)
+        for _ in range(7):
+            u = u - step / n * k @ (u - y)
+        np.testing.assert_allclose(feature_learning.kernel_descent(k, y, k, step=step, num_steps=7), u, rtol=1e-9, atol=1e-12)
     long = feature_learning.kernel_descent(k, y, k, step=step, num_steps=200000)
     np.testing.assert_allclose(long, y, atol=1e-6)                          # interpolates in the limit
     with pytest.raises(ValueError, match="step must be below"):
@@ -152,3 +154,11 @@ def test_bad_inputs_are_named(task, call, error, message):
     net, params, x, y = task
     with pytest.raises(error, match=message):
         call(net, params, x, y)
+
+
+def test_decay_rates_recover_exponentials():
+    steps = np.arange(40)[:, None]
+    comps = np.array([2.0, -0.5]) * np.exp(-np.array([0.3, 0.05]) * steps)
+    np.testing.assert_allclose(feature_learning.decay_rates(comps), [0.3, 0.05], rtol=1e-8)
+    with pytest.raises(ValueError, match="fewer than two values"):
+        feature_learning.decay_rates(np.array([[1.0], [0.0]]))
