@@ -44,6 +44,10 @@ AUTODIFF = ("jax.grad", "jax.value_and_grad", "jax.jacobian", "jax.jacfwd", "jax
 #: Matrix inverses (for "solve the system, do not form an inverse").
 INVERSES = ("jax.numpy.linalg.inv", "jax.numpy.linalg.pinv", "jax.scipy.linalg.inv", "numpy.linalg.inv",
             "numpy.linalg.pinv", "scipy.linalg.inv", "scipy.linalg.pinv")
+# With INVERSES forbidden, these may not be used to solve against the identity (that forms the inverse too).
+_SOLVES = ("jax.numpy.linalg.solve", "jax.numpy.linalg.lstsq", "jax.scipy.linalg.solve", "jax.scipy.linalg.cho_solve",
+           "jax.scipy.linalg.lu_solve", "jax.scipy.linalg.solve_triangular", "numpy.linalg.solve", "numpy.linalg.lstsq",
+           "scipy.linalg.solve", "scipy.linalg.cho_solve", "scipy.linalg.lu_solve", "scipy.linalg.solve_triangular")
 #: Matrix exponentials (for "through an eigendecomposition").
 EXPM = ("jax.scipy.linalg.expm", "jax.scipy.linalg.expm_frechet", "scipy.linalg.expm", "scipy.sparse.linalg.expm")
 #: Loops that ``loops=False`` forbids besides Python's own.
@@ -155,6 +159,9 @@ class _Rules:
                 self.by_id[id(obj)] = dotted
                 self.patch_list.append((parent, attr, obj, dotted))
         self.patch_list += _library_targets(self.allow)
+        self.identity_solves = []
+        if set(INVERSES) & set(forbid):
+            self.identity_solves = [(*t, d) for t, d in ((_resolve(d), d) for d in _SOLVES) if t is not None]
 
     def forbidden(self, obj) -> str | None:
         """The name under which ``obj`` is forbidden, or None."""
@@ -279,14 +286,32 @@ def _guard(original, name: str, trusted: tuple[str, ...]):
     return guarded
 
 
+def _no_identity(original, name: str):
+    """``original`` (a solver ``f(a, b)``), refusing a concrete identity matrix as right-hand side."""
+    def guarded(*args, **kwargs):
+        b = args[1] if len(args) > 1 else kwargs.get("b")
+        try:
+            b = np.asarray(b)
+            identity = b.ndim == 2 and b.shape[0] == b.shape[1] > 1 and np.array_equal(b, np.eye(b.shape[0]))
+        except Exception:  # a tracer (inside jit) has no value to look at
+            identity = False
+        if identity and not sys._getframe(1).f_globals.get("__name__", "").startswith(_LIBRARIES):
+            raise RuleBroken(f"{name} was called with the identity as right-hand side, which forms the inverse")
+        return original(*args, **kwargs)
+    return guarded
+
+
 @contextlib.contextmanager
-def _patched(targets):
+def _patched(targets, identity_solves=()):
     saved = []
     try:
         for parent, attr, obj, name in targets:
             saved.append((parent, attr, obj))
             trusted = (_PACKAGE,) if name.startswith(_PACKAGE + ".") else _LIBRARIES
             setattr(parent, attr, _guard(obj, name, trusted))
+        for parent, attr, obj, name in identity_solves:
+            saved.append((parent, attr, obj))
+            setattr(parent, attr, _no_identity(obj, name))
         yield
     finally:
         for parent, attr, obj in reversed(saved):
@@ -315,7 +340,7 @@ def check_rules(fn: Callable, *args, forbid: Iterable[str] = (), allow: Iterable
     jax = sys.modules.get("jax")
     if jax is not None:
         jax.clear_caches()
-    with _patched(rules.patch_list):
+    with _patched(rules.patch_list, rules.identity_solves):
         try:
             fn(*args, **kwargs)
         except RuleBroken as error:

@@ -101,6 +101,19 @@ def test_forbidden_inverse_and_autodiff_are_caught_but_a_solve_is_not():
     assert jnp.linalg.inv is inv and jax.grad is grad_before, "jax restored"
 
 
+def test_solving_against_the_identity_counts_as_forming_an_inverse():
+    def through_solve(k, y):
+        identity = jnp.eye(k.shape[0])
+        return jnp.linalg.solve(k, identity) @ y
+
+    k = jnp.array([[2.0, 1.0], [1.0, 2.0]])
+    solve = jnp.linalg.solve
+    with pytest.raises(homework.RuleBroken, match="identity as right-hand side"):
+        homework.check_rules(through_solve, k, jnp.ones(2), forbid=homework.INVERSES)
+    homework.check_rules(through_solve, k, jnp.ones(2))  # no rule against inverses here
+    assert jnp.linalg.solve is solve
+
+
 def test_loops_are_caught_only_where_forbidden_and_vmap_is_not_a_loop():
     w = jax.random.normal(jax.random.key(0), (30, 2))
 
