@@ -293,7 +293,7 @@ class WidthSearch(NamedTuple):
     Attributes
     ----------
     width : numpy.ndarray of int, shape (seeds,)
-        Smallest width of the grid at which gradient descent fits (see :func:`smallest_width`).
+        Smallest width of the grid from which on gradient descent fits (see :func:`smallest_width`).
     steps : int
         The most steps any run took before it fitted or stalled.
     capped : int
@@ -340,7 +340,7 @@ _fits_seeds = jax.vmap(_fits, in_axes=(0, 0, 0, None, None, None, None, None, No
 
 
 def smallest_width(keys, x, y, widths, *, eta: float, tol: float = 1e-2, stall: float = 1e-2, block: int = 200, max_steps: int = 100_000) -> WidthSearch:
-    """Smallest width on a grid at which gradient descent fits the data, for each seed.
+    """Smallest width on a grid from which on gradient descent fits the data, for each seed.
 
     For each key, one family of nested networks is drawn (the first ``m`` neurons of
     ``max(widths)``, drawn as :class:`ntkbook.networks.FixedReadoutReLU`), so that the
@@ -348,8 +348,11 @@ def smallest_width(keys, x, y, widths, *, eta: float, tol: float = 1e-2, stall: 
     ``tol`` times its initial value; it *stalls* when it falls by less than a fraction
     ``stall`` over ``block`` steps. The criterion does not depend on a step budget:
     ``max_steps`` is a safety cap, and :attr:`WidthSearch.capped` says whether it was
-    ever reached. The search bisects on the grid, all seeds at once, assuming the
-    largest width fits (a ValueError says when it does not).
+    ever reached. The search walks down the grid from the largest width, all seeds
+    at once, and returns for each seed the smallest width such that it and every
+    larger width of the grid fit (fitting is not monotone in the width for small
+    networks, so a bisection would depend on the grid). The largest width must fit
+    (a ValueError says when it does not).
 
     Parameters
     ----------
@@ -402,18 +405,17 @@ def smallest_width(keys, x, y, widths, *, eta: float, tol: float = 1e-2, stall: 
         return np.asarray(fitted), int(jnp.max(b)) * block, int(jnp.sum(capped))
 
     seeds = w_all.shape[0]
-    fitted, steps, capped = run(np.full(seeds, grid.size - 1))
-    if not fitted.all():
-        raise ValueError(f"widths: the largest width {grid[-1]} does not fit for seeds {np.flatnonzero(~fitted).tolist()}; extend the grid")
-    low, high = np.full(seeds, -1), np.full(seeds, grid.size - 1)  # fails at low (or below the grid), fits at high
-    while np.any(high - low > 1):
-        mid = np.where(high - low > 1, (low + high) // 2, high)
-        ok, s, c = run(mid)
+    index, searching = np.full(seeds, grid.size - 1), np.ones(seeds, bool)  # fits at every width above index
+    steps = capped = 0
+    while searching.any():
+        ok, s, c = run(np.where(searching, index, grid.size - 1))  # finished seeds rerun the widest (fast) net
         steps, capped = max(steps, s), capped + c
-        searching = high - low > 1
-        high = np.where(searching & ok, mid, high)
-        low = np.where(searching & ~ok, mid, low)
-    return WidthSearch(grid[high], steps, capped)
+        if not ok[searching & (index == grid.size - 1)].all():
+            raise ValueError(f"widths: the largest width {grid[-1]} does not fit for seeds {np.flatnonzero(~ok & (index == grid.size - 1)).tolist()}; extend the grid")
+        searching &= ok
+        index = np.where(searching, index - 1, index)
+        searching &= index >= 0
+    return WidthSearch(grid[np.where(index < 0, 0, np.minimum(index + 1, grid.size - 1))], steps, capped)
 
 
 # ------------------------------------------------------------------ the bounds
