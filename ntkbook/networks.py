@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from typing import Callable, Union
 
 import jax
@@ -36,7 +37,7 @@ import jax.numpy as jnp
 
 from . import _checks
 
-__all__ = ["ACTIVATIONS", "Architecture", "MLP", "two_layer", "FixedReadoutReLU", "num_params"]
+__all__ = ["ACTIVATIONS", "Architecture", "MLP", "two_layer", "FixedReadoutReLU", "outputs_at_init", "num_params"]
 
 #: Activations known by name; the infinite-width kernels exist for these.
 ACTIVATIONS: dict[str, Callable] = {"relu": jax.nn.relu, "erf": jax.scipy.special.erf}
@@ -323,6 +324,55 @@ class FixedReadoutReLU:
         if x.shape[1] != params["w"].shape[1]:
             raise ValueError(f"x must have {params['w'].shape[1]} features, got shape {tuple(x.shape)}")
         return jax.nn.relu(x @ params["w"].T) @ self.readout.astype(x.dtype) / math.sqrt(self.width)
+
+
+def outputs_at_init(net, key, x, *, n_samples: int, batch_size: int = 500):
+    """Network outputs at ``n_samples`` independent initialisations: shape (n_samples, n, q).
+
+    The law of ``f(theta_0; x)`` over the initialisation, sampled: its
+    variance and kurtosis are what chapter 2 measures (:class:`MLP` outputs are
+    Gaussian in the infinite-width limit with covariance the NNGP kernel).
+
+    Parameters
+    ----------
+    net : object
+        A network with ``init(key, in_dim)`` and ``apply(params, x)`` (hashable,
+        such as :class:`MLP`), whose ``apply`` returns (n,) or (n, q).
+    key : jax.Array
+        PRNG key; draw ``i`` uses ``jax.random.split(key, n_samples)[i]``.
+    x : array, shape (n, d)
+        Inputs.
+    n_samples : int
+        Number of initialisations, >= 1.
+    batch_size : int
+        Initialisations computed at once (vectorised), >= 1.
+
+    Returns
+    -------
+    jax.Array, shape (n_samples, n, q)
+
+    Raises
+    ------
+    TypeError
+        If ``net`` has no ``init`` or ``apply``.
+    ValueError
+        For ``n_samples`` or ``batch_size`` not an integer >= 1, or ``x`` not a finite 2-d array.
+    """
+    if not (callable(getattr(net, "init", None)) and callable(getattr(net, "apply", None))):
+        raise TypeError(f"net must have init(key, in_dim) and apply(params, x), got {type(net).__name__}")
+    n_samples = _checks.integer(n_samples, "n_samples", low=1)
+    batch_size = _checks.integer(batch_size, "batch_size", low=1)
+    x = _checks.as_array(x, "x", ndim=2)
+    return _outputs_at_init(net, jax.random.split(key, n_samples), x, batch_size)
+
+
+@partial(jax.jit, static_argnames=("net", "batch_size"))
+def _outputs_at_init(net, keys, x, batch_size):
+    def one(k):
+        out = net.apply(net.init(k, x.shape[1]), x)
+        return out.reshape(out.shape[0], -1)
+
+    return jax.lax.map(one, keys, batch_size=batch_size)
 
 
 def num_params(params) -> int:

@@ -177,3 +177,18 @@ def test_architecture_round_trip_and_two_layer():
 def test_bad_architecture_descriptions(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_outputs_at_init_are_the_outputs_of_independent_draws(key):
+    net = networks.MLP(widths=(7,), out_dim=2, activation="erf", b_std=0.1)
+    x = jax.random.normal(jax.random.key(3), (4, 3), jnp.float64)
+    outs = networks.outputs_at_init(net, key, x, n_samples=5, batch_size=2)
+    assert outs.shape == (5, 4, 2)
+    for i, k in enumerate(jax.random.split(key, 5)):
+        np.testing.assert_allclose(outs[i], net.apply(net.init(k, 3), x), rtol=1e-12)
+    scalar = networks.FixedReadoutReLU.create(key, 6)      # (n,) outputs come back as (n, 1)
+    assert networks.outputs_at_init(scalar, key, x, n_samples=3).shape == (3, 4, 1)
+    with pytest.raises(ValueError, match=r"n_samples must be an integer >= 1, got 0"):
+        networks.outputs_at_init(net, key, x, n_samples=0)
+    with pytest.raises(TypeError, match=r"net must have init\(key, in_dim\) and apply\(params, x\), got int"):
+        networks.outputs_at_init(3, key, x, n_samples=2)
