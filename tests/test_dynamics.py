@@ -323,3 +323,33 @@ def test_hessian_norm_of_the_chapter_network_with_biases():
 def test_second_edition_bad_inputs(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_lazy_measures_agree_with_a_direct_computation(key):
+    net = networks.MLP(widths=(24,), activation="relu", w_std=2**0.5, b_std=0.1)
+    p0 = net.init(key, 2)
+    x = jax.random.normal(jax.random.key(1), (6, 2), jnp.float64)
+    x_test = jax.random.normal(jax.random.key(2), (5, 2), jnp.float64)
+    y = jnp.sin(x[:, 0])
+    got = dynamics.lazy_measures(net, p0, x, y, x_test, step=0.5, num_steps=40, record_every=10)
+    run = dynamics.gradient_descent(net.apply, p0, x, y, step=0.5, num_steps=40, record_every=10, x_test=x_test, x_probe=x)
+    lin = dynamics.gradient_descent(dynamics.linearize(net.apply, p0), p0, x, y, step=0.5, num_steps=40, record_every=10, x_test=x_test)
+    gap = float(jnp.max(jnp.linalg.norm(run.test - lin.test, axis=(1, 2))) / jnp.linalg.norm(lin.test[-1]))
+    np.testing.assert_allclose(got.linearisation_gap, gap, rtol=1e-8)
+    np.testing.assert_allclose(got.kernel_drift, float(dynamics.kernel_drift(run.probe_ntk[-1], run.probe_ntk[0])), rtol=1e-10)
+    np.testing.assert_allclose(got.weight_movement, float(dynamics.relative_distance(run.params, p0)), rtol=1e-10)
+    np.testing.assert_allclose(got.neuron_movement, float(jnp.max(jnp.linalg.norm(run.params[0]["w"] - p0[0]["w"], axis=0))), rtol=1e-10)
+    assert got.flips == dynamics.pattern_flips(net, p0, run.params, x) and got.readout_max == float(jnp.max(jnp.abs(p0[1]["w"])))
+    np.testing.assert_allclose(got.loss, float(run.loss[-1]), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "net, error, message",
+    [
+        ("net", TypeError, r"net must be an ntkbook.networks.MLP, got str"),
+        (networks.MLP(widths=(4, 4)), ValueError, r"net must have one hidden layer and one output, got widths=\(4, 4\)"),
+    ],
+)
+def test_lazy_measures_bad_inputs(key, net, error, message):
+    with pytest.raises(error, match=message):
+        dynamics.lazy_measures(net, [], jnp.ones((3, 2)), jnp.ones(3), jnp.ones((2, 2)), step=0.1, num_steps=2, record_every=1)
