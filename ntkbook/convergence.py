@@ -299,11 +299,15 @@ class WidthSearch(NamedTuple):
     capped : int
         Number of runs stopped by ``max_steps`` before either happened (0 means the
         step cap played no part in the answer).
+    dead : int
+        Number of dead neurons (inactive on every input, so that their gradient
+        vanishes for good) at the end of the runs, summed over all runs of the search.
     """
 
     width: np.ndarray
     steps: int
     capped: int
+    dead: int
 
 
 @partial(jax.jit, static_argnames=("block", "max_blocks"))
@@ -332,8 +336,9 @@ def _fits(w_all, a_all, width, x, y, eta, tol, stall, block, max_blocks):
         _, previous, loss, b = state
         return (loss > tol * loss0) & (loss < (1 - stall) * previous) & (b < max_blocks)
 
-    _, previous, loss, b = lax.while_loop(going, body, (w_all, jnp.inf, loss0, 0))
-    return loss <= tol * loss0, b, (b >= max_blocks) & (loss > tol * loss0) & (loss < (1 - stall) * previous)
+    w, previous, loss, b = lax.while_loop(going, body, (w_all, jnp.inf, loss0, 0))
+    dead = jnp.sum(jnp.all(x @ w.T < 0, axis=0) & (a != 0))
+    return loss <= tol * loss0, b, (b >= max_blocks) & (loss > tol * loss0) & (loss < (1 - stall) * previous), dead
 
 
 _fits_seeds = jax.vmap(_fits, in_axes=(0, 0, 0, None, None, None, None, None, None, None))
@@ -401,21 +406,21 @@ def smallest_width(keys, x, y, widths, *, eta: float, tol: float = 1e-2, stall: 
     x, y = x.astype(w_all.dtype), y.astype(w_all.dtype)
 
     def run(index):
-        fitted, b, capped = _fits_seeds(w_all, a_all, jnp.asarray(grid[index]), x, y, eta, tol, stall, block, max_blocks)
-        return np.asarray(fitted), int(jnp.max(b)) * block, int(jnp.sum(capped))
+        fitted, b, capped, dead = _fits_seeds(w_all, a_all, jnp.asarray(grid[index]), x, y, eta, tol, stall, block, max_blocks)
+        return np.asarray(fitted), int(jnp.max(b)) * block, int(jnp.sum(capped)), int(jnp.sum(dead))
 
     seeds = w_all.shape[0]
     index, searching = np.full(seeds, grid.size - 1), np.ones(seeds, bool)  # fits at every width above index
-    steps = capped = 0
+    steps = capped = dead = 0
     while searching.any():
-        ok, s, c = run(np.where(searching, index, grid.size - 1))  # finished seeds rerun the widest (fast) net
-        steps, capped = max(steps, s), capped + c
+        ok, s, c, k = run(np.where(searching, index, grid.size - 1))  # finished seeds rerun the widest (fast) net
+        steps, capped, dead = max(steps, s), capped + c, dead + k
         if not ok[searching & (index == grid.size - 1)].all():
             raise ValueError(f"widths: the largest width {grid[-1]} does not fit for seeds {np.flatnonzero(~ok & (index == grid.size - 1)).tolist()}; extend the grid")
         searching &= ok
         index = np.where(searching, index - 1, index)
         searching &= index >= 0
-    return WidthSearch(grid[np.where(index < 0, 0, np.minimum(index + 1, grid.size - 1))], steps, capped)
+    return WidthSearch(grid[np.where(index < 0, 0, np.minimum(index + 1, grid.size - 1))], steps, capped, dead)
 
 
 # ------------------------------------------------------------------ the bounds

@@ -232,7 +232,7 @@ def test_smallest_width_finds_a_fitting_width():
     keys = jax.random.split(jax.random.key(14), 2)
     grid = [2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
     found = convergence.smallest_width(keys, x, y, grid, eta=eta)
-    assert found.width.shape == (2,) and set(found.width.tolist()) <= set(grid) and found.capped == 0
+    assert found.width.shape == (2,) and set(found.width.tolist()) <= set(grid) and found.capped == 0 and found.dead >= 0
     assert np.all(found.width * 3 >= 12 / 2)  # cannot interpolate with far fewer weights than points
     with pytest.raises(ValueError, match="largest width 2 does not fit"):
         convergence.smallest_width(keys, x, y, [1, 2], eta=eta)
