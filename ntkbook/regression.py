@@ -70,7 +70,10 @@ def cholesky(k_train, *, ridge: float = 0.0):
     Raises ``ValueError`` when the shifted matrix is not numerically positive
     definite (a duplicated input, a low-rank kernel such as a polynomial kernel
     with fewer features than points, or a non-symmetric matrix), quoting its
-    smallest eigenvalue; a ridge of a few times that size fixes it.
+    smallest eigenvalue; a ridge of a few times that size fixes it. Numerically
+    positive definite means more than a finite factor: every pivot ``L_ii**2``
+    must exceed ``10 n eps trace(K + ridge I)``, because the factor of a
+    singular matrix is often finite, with a last pivot of rounding size.
     """
     k = _checks.square(k_train, "k_train")
     ridge = _checks.real(ridge, "ridge", low=0.0, strict=False)
@@ -78,7 +81,7 @@ def cholesky(k_train, *, ridge: float = 0.0):
     if concrete and not np.allclose(k_np := np.asarray(k), k_np.T, rtol=1e-5, atol=1e-8 * np.abs(k_np).max()):
         raise ValueError("k_train must be symmetric, got a matrix with k_train != k_train.T")
     factor = _cholesky(k, jnp.asarray(ridge, k.dtype))
-    if concrete and not bool(jnp.all(jnp.isfinite(factor))):
+    if concrete and not _pivots_clear_rounding(factor, k, ridge):
         smallest = float(jnp.linalg.eigvalsh(k)[0])
         raise ValueError(
             f"k_train + ridge * I is not positive definite in {k.dtype} (n={k.shape[0]}, "
@@ -86,6 +89,30 @@ def cholesky(k_train, *, ridge: float = 0.0):
             "pass a larger ridge, or use min_norm_solve for the ridge -> 0 limit"
         )
     return factor
+
+
+#: A pivot below this many times ``n * eps * trace`` counts as zero (see _pivots_clear_rounding).
+PIVOT_TOLERANCE = 10.0
+
+
+def _pivots_clear_rounding(factor, k, ridge) -> bool:
+    """Whether every Cholesky pivot ``L_ii**2`` clears the rounding level of the factorisation.
+
+    A computed factor of a singular PSD matrix is often finite: its last pivot
+    is rounding noise of size about ``n * eps * lambda_max`` instead of 0, and
+    solving with it returns coefficients of size ``1 / eps``. Each pivot is at
+    least ``lambda_min`` of a leading block, so by eigenvalue interlacing a
+    pivot below ``PIVOT_TOLERANCE * n * eps * trace(K + ridge I)``
+    (``trace >= lambda_max``) certifies an eigenvalue of ``K + ridge I`` that
+    small: the matrix is singular to working precision (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, 2002, chapter 10).
+    """
+    if not bool(jnp.all(jnp.isfinite(factor))):
+        return False
+    n = k.shape[0]
+    scale = float(jnp.trace(k)) + n * float(ridge)
+    floor = PIVOT_TOLERANCE * n * float(jnp.finfo(k.dtype).eps) * scale
+    return float(jnp.min(jnp.diagonal(factor)) ** 2) > floor
 
 
 @jax.jit

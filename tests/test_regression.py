@@ -71,6 +71,20 @@ def test_indefinite_and_non_symmetric_matrices_are_rejected():
         regression.cholesky(jnp.array([[2.0, 1.0], [0.0, 2.0]]))
 
 
+@pytest.mark.parametrize("n, d", [(20, 19), (50, 49), (100, 60)])
+def test_rank_deficient_kernel_is_reported_even_when_the_factor_is_finite(n, d):
+    # linear kernel of n points in d < n dimensions: rank d, and the computed Cholesky
+    # factor is often finite with a last pivot of rounding size (alpha ~ 1e15 before the pivot test)
+    for seed in range(10):
+        x = jax.random.normal(jax.random.key(seed), (n, d), jnp.float64)
+        with pytest.raises(ValueError, match="not positive definite in float64"):
+            regression.solve(kernels.linear(x), jnp.ones(n))
+    # one more dimension makes it full rank, and then it is accepted
+    x = jax.random.normal(jax.random.key(0), (n, n + 5), jnp.float64)
+    alpha = regression.solve(kernels.linear(x), jnp.ones(n))
+    np.testing.assert_allclose(kernels.linear(x) @ alpha, jnp.ones(n), atol=1e-8)
+
+
 def test_min_norm_solve_is_the_ridgeless_limit(key):
     # Polynomial kernel of degree 2 in d = 2 has rank <= 6 < n: singular.
     x = jax.random.normal(key, (10, 2), jnp.float64)
