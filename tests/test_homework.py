@@ -189,7 +189,8 @@ def test_published_solutions_hold_every_solution_and_no_test(built, master):
     path = OUT / master.stem / "solutions" / master.name
     nb = nbformat.read(path, 4)
     text = "\n".join(_strings(json.loads(path.read_text())))
-    assert "otter" not in nb.metadata and "grader.check" not in text and "# BEGIN SOLUTION" not in text
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "otter" not in nb.metadata and "grader.check(" not in code and "# BEGIN SOLUTION" not in code
     hidden = secrets(master)[1]
     assert not [line for line in hidden if line in text], "a hidden test line is in the published solutions"
     for q in autograded(master):
