@@ -50,6 +50,7 @@ __all__ = [
     "trained_distribution",
     "LazyMeasures",
     "lazy_measures",
+    "antisymmetric_fixed_readout",
 ]
 
 
@@ -747,3 +748,60 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
         linearisation_gap=float(gap),
         loss=float(run.loss[-1]),
     )
+
+
+def antisymmetric_fixed_readout(key, width: int, in_dim: int):
+    """A two-layer ReLU network whose output at initialisation is exactly zero.
+
+    The antisymmetric initialisation of Zhang, Xu, Luo and Ma (2020), "A type
+    of generalization error induced by initialization in deep neural
+    networks", for :class:`ntkbook.networks.FixedReadoutReLU`: ``width / 2``
+    neurons ``(w_r, a_r)`` are drawn as usual and each is duplicated as
+    ``(w_r, -a_r)``. The two halves cancel, so ``f(W_0; x) = 0`` for every
+    ``x`` (up to floating-point rounding of the sum), while the tangent kernel at ``W_0`` is the one of the ``width / 2``
+    drawn neurons (each counted twice, with the ``width^{-1/2}`` scaling), so it
+    keeps its infinite-width limit ``H^cts`` (chapter 4). The two copies of a
+    neuron receive different gradients and separate during training.
+
+    Parameters
+    ----------
+    key : jax.Array
+        PRNG key; split into the key of the signs and the key of the weights.
+    width : int
+        Number of neurons ``m``, even and at least 2.
+    in_dim : int
+        Input dimension ``d``.
+
+    Returns
+    -------
+    net : ntkbook.networks.FixedReadoutReLU
+        The network, readout ``(a_1, ..., a_{m/2}, -a_1, ..., -a_{m/2})``.
+    params : dict
+        ``{"w": (m, d)}``, rows ``m/2 + r`` equal to rows ``r``.
+
+    Raises
+    ------
+    TypeError
+        If ``width`` or ``in_dim`` is not an integer.
+    ValueError
+        If ``width`` is odd or below 2, or ``in_dim`` is below 1.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from ntkbook import dynamics
+    >>> net, params = dynamics.antisymmetric_fixed_readout(jax.random.key(0), 8, 3)
+    >>> params["w"].shape
+    (8, 3)
+    >>> bool(jnp.max(jnp.abs(net.apply(params, jnp.eye(3)))) < 1e-12)
+    True
+    """
+    width = _checks.integer(width, "width", low=2)
+    in_dim = _checks.integer(in_dim, "in_dim", low=1)
+    if width % 2:
+        raise ValueError(f"width must be even (neurons come in pairs), got {width}")
+    sign_key, weight_key = jax.random.split(key)
+    half = FixedReadoutReLU.create(sign_key, width // 2)
+    w_half = half.init(weight_key, in_dim)["w"]
+    net = FixedReadoutReLU(readout=jnp.concatenate([half.readout, -half.readout]))
+    return net, {"w": jnp.concatenate([w_half, w_half])}

@@ -353,3 +353,24 @@ def test_lazy_measures_agree_with_a_direct_computation(key):
 def test_lazy_measures_bad_inputs(key, net, error, message):
     with pytest.raises(error, match=message):
         dynamics.lazy_measures(net, [], jnp.ones((3, 2)), jnp.ones(3), jnp.ones((2, 2)), step=0.1, num_steps=2, record_every=1)
+
+
+def test_antisymmetric_fixed_readout_starts_at_zero_with_the_paired_kernel(key):
+    net, params = dynamics.antisymmetric_fixed_readout(key, 64, 3)
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    assert float(jnp.max(jnp.abs(net.apply(params, x)))) < 1e-12       # zero up to rounding of the sum
+    assert np.array_equal(net.readout[32:], -net.readout[:32]) and np.array_equal(params["w"][32:], params["w"][:32])
+    # the kernel of the paired network is the kernel of its first half (each neuron counted twice, width doubled)
+    half = networks.FixedReadoutReLU(readout=net.readout[:32])
+    k_pair = tangent.empirical_ntk(net.apply, params, x)
+    k_half = tangent.empirical_ntk(half.apply, {"w": params["w"][:32]}, x)
+    assert np.allclose(k_pair, k_half, rtol=1e-10, atol=1e-12)
+    # one gradient step separates the copies of a neuron (their readouts differ in sign)
+    step = dynamics.gradient_descent(net.apply, params, x, jnp.ones(5), step=0.5, num_steps=1).params["w"]
+    assert not np.allclose(step[32:], step[:32])
+
+
+@pytest.mark.parametrize("width, error, message", [(7, ValueError, "even"), (0, ValueError, "width"), (2.5, TypeError, "width")])
+def test_antisymmetric_fixed_readout_bad_inputs(key, width, error, message):
+    with pytest.raises(error, match=message):
+        dynamics.antisymmetric_fixed_readout(key, width, 3)
