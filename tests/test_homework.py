@@ -22,6 +22,7 @@ A folder of mixed submissions (solutions, a notebook that raises, one that
 never ends, a file that is not a notebook) gets one row each in the gradebook.
 """
 
+import concurrent.futures
 import csv
 import importlib.util
 import json
@@ -407,17 +408,21 @@ def test_autograder_zip_grades_the_solutions_in_a_clean_environment(built, tmp_p
     assert str(venv) in found["ntkbook"], found
     kernel = shutil.which(found["kernel"], path=env["PATH"]) or found["kernel"]
     assert str(venv) in kernel, f"the grading kernel would run {kernel}, not the clean environment's Python"
-    for master in MASTERS:
+
+    def grade_solutions(master):
         (zip_path,) = (OUT / master.stem / "autograder").glob("*.zip")
         assert _zip_pip_requirements(zip_path) == install.args[-len(_zip_pip_requirements(zip_path)):], "one environment serves every zip"
         results = tmp_path / "results" / master.stem
         results.mkdir(parents=True)
-        shutil.copy2(solved_path(master), tmp_path / f"{master.stem}.ipynb")
+        shutil.copy2(solved_path(master), results / f"{master.stem}.ipynb")
         run = subprocess.run([str(bin_dir / "otter"), "run", "-a", str(zip_path), "-o", str(results), f"{master.stem}.ipynb"],
-                             cwd=tmp_path, capture_output=True, text=True, env=env)
+                             cwd=results, capture_output=True, text=True, env=env)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         tests = [t for t in json.loads((results / "results.json").read_text())["tests"] if "score" in t]
         assert tests and sum(t["score"] for t in tests) == sum(t["max_score"] for t in tests) > 0, (master.stem, tests)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # two at a time, as on two cores
+        list(pool.map(grade_solutions, MASTERS))
 
 
 # ---------------------------------------------------------------- a broken master
