@@ -90,14 +90,17 @@ def _shard_map(f, mesh, in_specs, out_specs):
 
 
 @functools.lru_cache(maxsize=64)
-def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, br: int, bc: int):
+def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, br: int, bc: int, unpack):
     """Jitted, sharded evaluation of all tiles; cached per kernel function, device set and tile shape.
 
     Each device owns a slab of rows and a list of tile corners (row start in the slab,
     column start); every tile is written in place into the slab, so no tile is copied
     twice and nothing is padded to a multiple of the tile size. For ``symmetric`` the
     tiles on the diagonal come last, evaluated as ``kernel_fn(a, None)``: they overwrite
-    any overlap, so every diagonal entry comes from such a tile."""
+    any overlap, so every diagonal entry comes from such a tile. With ``unpack`` each tile
+    is computed inside a conditional whose predicate XLA cannot decide (a row start is
+    never negative): XLA then neither fuses ``unpack`` back into the kernel nor
+    evaluates the kernel once per output; ``unpack`` reads the tile while it is in cache."""
     mesh = Mesh(devices, (_AXIS,))
     rows, whole = PartitionSpec(_AXIS), PartitionSpec()
 
@@ -107,7 +110,14 @@ def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int
         )
         m = jax.tree_util.tree_leaves(row_x)[0].shape[0]
         n2 = jax.tree_util.tree_leaves(col_x)[0].shape[0]
-        shapes = jax.eval_shape(lambda a, b: kernel_fn(a, b, *args), take(row_x, 0, br), take(col_x, 0, bc))
+        def tile(a, b, r):
+            if unpack is None:
+                return kernel_fn(a, b, *args)
+            shape = jax.eval_shape(lambda: kernel_fn(a, b, *args))
+            zeros = lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
+            return unpack(lax.cond(r >= 0, lambda: kernel_fn(a, b, *args), zeros))
+
+        shapes = jax.eval_shape(lambda a, b: tile(a, b, jnp.int32(0)), take(row_x, 0, br), take(col_x, 0, bc))
         out = jax.tree_util.tree_map(lambda s: jnp.zeros((m, n2) + s.shape[2:], s.dtype), shapes)
 
         def write(out, tile, r, c):
@@ -117,11 +127,11 @@ def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int
 
         def off(t, out):
             r, c = corners[0, t, 0], corners[0, t, 1]
-            return write(out, kernel_fn(take(row_x, r, br), take(col_x, c, bc), *args), r, c)
+            return write(out, tile(take(row_x, r, br), take(col_x, c, bc), r), r, c)
 
         def on(t, out):
             r, c = diagonal[0, t, 0], diagonal[0, t, 1]
-            return write(out, kernel_fn(take(row_x, r, br), None, *args), r, c)
+            return write(out, tile(take(row_x, r, br), None, r), r, c)
 
         if corners.shape[1]:  # (empty lists: a single tile, or no diagonal)
             out = lax.fori_loop(0, corners.shape[1], off, out)
@@ -141,6 +151,7 @@ def kernel_matrix(
     args: Sequence = (),
     block_size: int = 2048,
     devices: Sequence | None = None,
+    unpack: Callable | None = None,
 ):
     """Evaluate ``kernel_fn`` on all pairs of examples, block by block, on all devices.
 
@@ -155,8 +166,13 @@ def kernel_matrix(
       args: extra arrays (e.g. network parameters) passed to every tile, replicated.
       block_size: examples per block; tiles are at most block_size x block_size.
       devices: devices to spread the row blocks over; default ``jax.devices()``.
+      unpack: optional ``unpack(tile)`` -> pytree of (ba, bb, ...) arrays, applied to
+        every tile before it is stored (hashable, like ``kernel_fn``). For a kernel that
+        computes several outputs in one fused pass and returns them as one array (e.g.
+        complex NNGP + i NTK): the tile is unpacked while it is in cache, instead of
+        storing the packed matrix and splitting it afterwards.
 
-    Returns: pytree like ``kernel_fn``'s output, leaves (n1, n2, ...), sharded by
+    Returns: pytree like ``kernel_fn``'s output (``unpack``'s, when given), leaves (n1, n2, ...), sharded by
     rows (replicated when n1 is not a multiple of the number of devices).
 
     Raises:
@@ -202,7 +218,7 @@ def kernel_matrix(
     as_corners = lambda lists: np.asarray(lists, dtype=np.int32).reshape(num, -1, 2)
     row_x = _pad(x1, n1, num * m)
     col_x = row_x if symmetric else _pad(x2, n2, n2)
-    program, mesh = _program(kernel_fn, symmetric, devices, len(args), br, bc)
+    program, mesh = _program(kernel_fn, symmetric, devices, len(args), br, bc, unpack)
     put = lambda tree, spec: jax.device_put(tree, NamedSharding(mesh, spec))
     rows = PartitionSpec(_AXIS)
     out = program(

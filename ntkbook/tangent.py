@@ -474,13 +474,12 @@ class _InfiniteWidthKernel:
         return lax.complex(s12, ntk)
 
 
-@jax.jit
-def _split(both):
-    """NNGP + i NTK -> :class:`Kernels`, in one program after all tiles are written."""
+def _unpack(both):
+    """NNGP + i NTK tile -> :class:`Kernels`; run by the tiling on each tile while it is in cache."""
     return Kernels(nngp=jnp.real(both), ntk=jnp.imag(both))
 
 
-def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = None, block_size: int = 4096, devices=None):
+def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = None, block_size: int = 1024, devices=None):
     """NNGP and NTK of ``net`` in the limit of infinite widths; each (n1, n2).
 
     ``net`` is an :class:`ntkbook.networks.Architecture` (depth, activation and
@@ -488,7 +487,8 @@ def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = No
     :class:`ntkbook.networks.MLP`, whose widths are then ignored.
 
     Returns :class:`Kernels` ``(nngp, ntk)``, or only the (n1, n2) array named by
-    ``get="nngp"`` or ``get="ntk"``; asking for one kernel costs about half as much.
+    ``get="nngp"`` or ``get="ntk"``; both come from one pass over the tiles, at
+    little more than the cost of one (``benchmarks/infinite_width_speed.py``).
 
     The recursion of Jacot et al. (2018), Theorem 1, in the parameterisation of
     :class:`ntkbook.networks.MLP` (per-layer ``w_std``, ``b_std``)::
@@ -542,8 +542,8 @@ def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = No
     symmetric = x2 is None
     a, b = _checks.point_pair(x1, x2)
     kernel = _InfiniteWidthKernel(net.activation, net.w_std, net.b_std, get)
-    out = blocks.kernel_matrix(kernel, a, None if symmetric else b, block_size=block_size, devices=devices)
-    return out if get else _split(out)
+    unpack = None if get else _unpack
+    return blocks.kernel_matrix(kernel, a, None if symmetric else b, block_size=block_size, devices=devices, unpack=unpack)
 
 
 def _limit_architecture(net) -> Architecture:
