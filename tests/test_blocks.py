@@ -119,3 +119,26 @@ def test_one_and_four_devices_agree(tmp_path):
         assert one[name].dtype == np.float32
         scale = np.max(np.abs(one[name]))
         assert np.max(np.abs(one[name] - four[name])) <= 1e-6 * scale, name
+
+
+def packed(a, b):
+    """Two outputs in one complex tile: <a, b> + i |a|^2 (rows)."""
+    dot = a @ (a if b is None else b).T
+    return jax.lax.complex(dot, jnp.broadcast_to(jnp.sum(a**2, 1)[:, None], dot.shape))
+
+
+def split(tile):
+    return {"re": jnp.real(tile), "im": jnp.imag(tile)}
+
+
+@pytest.mark.parametrize("block_size", [4, 8, 100])
+def test_unpack_splits_every_tile_and_keeps_nans(block_size):
+    x = jax.random.normal(jax.random.key(4), (23, 3)).at[5, 0].set(jnp.nan)
+    y = jax.random.normal(jax.random.key(5), (9, 3))
+    for b in (None, y):
+        out = blocks.kernel_matrix(packed, x, b, block_size=block_size, unpack=split)
+        expected = split(packed(x, b))
+        assert out["re"].dtype == x.dtype and out["re"].shape == expected["re"].shape
+        np.testing.assert_allclose(out["re"], expected["re"], rtol=1e-12)  # NaN rows and columns stay NaN
+        np.testing.assert_allclose(out["im"], expected["im"], rtol=1e-12)
+        assert np.isnan(np.asarray(out["re"])[5]).all()
