@@ -72,7 +72,7 @@ def cholesky(k_train, *, ridge: float = 0.0):
     with fewer features than points, or a non-symmetric matrix), quoting its
     smallest eigenvalue; a ridge of a few times that size fixes it. Numerically
     positive definite means more than a finite factor: every pivot ``L_ii**2``
-    must exceed ``sqrt(n) eps trace(K + ridge I)``, because the factor of a
+    must exceed ``10 n eps trace(K + ridge I)``, because the factor of a
     singular matrix is often finite, with a last pivot of rounding size.
     """
     k = _checks.square(k_train, "k_train")
@@ -91,36 +91,27 @@ def cholesky(k_train, *, ridge: float = 0.0):
     return factor
 
 
-#: A pivot below this many times ``sqrt(n) * eps * trace`` counts as zero (see _pivots_clear_rounding).
-PIVOT_TOLERANCE = 1.0
+#: A pivot below this many times ``n * eps * trace`` counts as zero (see _pivots_clear_rounding).
+PIVOT_TOLERANCE = 10.0
 
 
 def _pivots_clear_rounding(factor, k, ridge) -> bool:
     """Whether every Cholesky pivot ``L_ii**2`` clears the rounding level of the factorisation.
 
     A computed factor of a singular PSD matrix is often finite: its last pivot
-    is rounding noise instead of 0, and solving with it returns coefficients of
-    size about ``1 / eps``. Each pivot is at least ``lambda_min`` of a leading
-    block, so by eigenvalue interlacing a pivot below
-    ``PIVOT_TOLERANCE * sqrt(n) * eps * trace(K + ridge I)`` (``trace >= lambda_max``)
-    certifies an eigenvalue of ``K + ridge I`` that small: the matrix is
-    singular to working precision (Higham, *Accuracy and Stability of
-    Numerical Algorithms*, 2002, chapter 10).
-
-    The level is a compromise, not a certificate in the other direction. The
-    worst-case rounding of the last pivot grows like ``n eps lambda_max``
-    (measured: up to ``0.6 n eps trace`` for rank ``n - 1`` linear kernels at
-    n = 400), but a level that high rejects well-posed float32 problems: the
-    float32 NTK and Laplace matrices of 1000 points on the sphere have smallest
-    pivots near ``n eps trace``. With ``sqrt(n)`` every singular matrix of
-    the tests (n <= 50) is caught, and float32 NTK matrices up to n = 4000 are
-    accepted; above that size, solve in float64.
+    is rounding noise of size about ``n * eps * lambda_max`` instead of 0, and
+    solving with it returns coefficients of size ``1 / eps``. Each pivot is at
+    least ``lambda_min`` of a leading block, so by eigenvalue interlacing a
+    pivot below ``PIVOT_TOLERANCE * n * eps * trace(K + ridge I)``
+    (``trace >= lambda_max``) certifies an eigenvalue of ``K + ridge I`` that
+    small: the matrix is singular to working precision (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, 2002, chapter 10).
     """
     if not bool(jnp.all(jnp.isfinite(factor))):
         return False
     n = k.shape[0]
     scale = float(jnp.trace(k)) + n * float(ridge)
-    floor = PIVOT_TOLERANCE * n**0.5 * float(jnp.finfo(k.dtype).eps) * scale
+    floor = PIVOT_TOLERANCE * n * float(jnp.finfo(k.dtype).eps) * scale
     return float(jnp.min(jnp.diagonal(factor)) ** 2) > floor
 
 
