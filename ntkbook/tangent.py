@@ -479,7 +479,7 @@ def _unpack(both):
     return Kernels(nngp=jnp.real(both), ntk=jnp.imag(both))
 
 
-def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = None, block_size: int = 1024, devices=None):
+def infinite_width(net: Architecture | MLP, x1, x2=None, *, get: str | None = None, block_size: int = 4096, devices=None):
     """NNGP and NTK of ``net`` in the limit of infinite widths; each (n1, n2).
 
     ``net`` is an :class:`ntkbook.networks.Architecture` (depth, activation and
