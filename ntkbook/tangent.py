@@ -70,6 +70,8 @@ class TwoLayerNTK(NamedTuple):
 
     The fields keep the seed's names: ``a`` are the input weights (``w_r`` in
     the book's notation) and ``b`` the readout weights (``a_r`` in the book).
+    The properties ``theta_w`` and ``theta_a`` give the same parts under the
+    book's names; prefer them in new code.
 
     Attributes:
       a: (n1, n2) part from the gradients in the first-layer weights,
@@ -85,6 +87,16 @@ class TwoLayerNTK(NamedTuple):
     def total(self) -> jax.Array:
         """The whole NTK ``a + b``; (n1, n2)."""
         return self.a + self.b
+
+    @property
+    def theta_w(self) -> jax.Array:
+        """The book's name for ``a``: ``Theta^(w)``, the input-weight part; (n1, n2)."""
+        return self.a
+
+    @property
+    def theta_a(self) -> jax.Array:
+        """The book's name for ``b``: ``Theta^(a)``, the output-weight part; (n1, n2)."""
+        return self.b
 
 
 class MonteCarloKernels(NamedTuple):

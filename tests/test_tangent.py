@@ -439,3 +439,12 @@ def test_ntk_draws_are_the_draws_of_monte_carlo():
         tangent.ntk_draws(net, jax.random.key(0), x, n_samples=0)
     with pytest.raises(TypeError, match=r"net must have init\(key, in_dim\) and apply\(params, x\), got str"):
         tangent.ntk_draws("mlp", jax.random.key(0), x, n_samples=2)
+
+
+def test_two_layer_relu_book_names_are_the_seed_fields():
+    x = jnp.array([[1.0, 0.5], [-0.3, 2.0], [0.7, -1.1]])
+    parts = tangent.two_layer_relu(x)
+    np.testing.assert_array_equal(parts.theta_w, parts.a)
+    np.testing.assert_array_equal(parts.theta_a, parts.b)
+    # the output-weight part is the NNGP kernel E[relu(w.x) relu(w.x')], positive on the diagonal
+    assert float(jnp.min(jnp.diag(parts.theta_a))) > 0
