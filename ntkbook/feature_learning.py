@@ -53,6 +53,7 @@ __all__ = [
     "train_catapult",
     "classify_phase",
     "hanin_nica_ratio",
+    "eigenvector_frequencies",
     "residual_on_eigenvectors",
     "relative_error",
     "centred_alignment",
@@ -437,9 +438,9 @@ def classify_phase(run: CatapultRun, *, spike: float = 2.0, converged: float = 1
 
 
 def hanin_nica_ratio(depth: int, width: int) -> float:
-    """Hanin and Nica's (2020, Theorem 1) scale ``exp(5 beta)``, ``beta = depth / width``,
-    for ``E[Theta(x, x)**2] / E[Theta(x, x)]**2`` of a ReLU network with ``depth``
-    hidden layers of equal ``width`` (He initialisation, no biases).
+    """Hanin and Nica's (2020, Theorem 1) scale ``exp(5 L / m)`` with ``L / m = depth / width``
+    (their ``beta``), for ``E[Theta(x, x)**2] / E[Theta(x, x)]**2`` of a ReLU network with
+    ``depth`` hidden layers of equal ``width`` (He initialisation, no biases).
 
     The theorem holds up to multiplicative constants and corrections
     ``O(depth / width**2)``; it says the kernel at initialisation stays random
@@ -448,6 +449,40 @@ def hanin_nica_ratio(depth: int, width: int) -> float:
     depth = _checks.integer(depth, "depth", low=1)
     width = _checks.integer(width, "width", low=1)
     return math.exp(5.0 * depth / width)
+
+
+def eigenvector_frequencies(k, count: int) -> np.ndarray:
+    """Dominant Fourier frequency of each of the top eigenvectors of a kernel on a circle.
+
+    For a rotation-invariant kernel on ``n`` equally spaced points of the circle the
+    eigenvectors are Fourier modes (the matrix is circulant); this labels each of the
+    ``count`` leading eigenvectors by the frequency of its largest discrete Fourier
+    coefficient. Near-degenerate eigenvalues of different frequencies can mix, so
+    the label is that of the dominant frequency, not a proof of purity.
+
+    Parameters
+    ----------
+    k : array, shape (n, n)
+        Symmetric kernel matrix on equally spaced points of the circle, in angular order.
+    count : int
+        Number of leading eigenvectors to label, ``1 <= count <= n``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (count,)
+        Frequencies in ``0, ..., n // 2``, for the eigenvectors in decreasing order of eigenvalue.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For ``k`` not a finite square matrix, or ``count`` not an integer in ``[1, n]``.
+    """
+    k = _checks.square(k, "k")
+    count = _checks.integer(count, "count", low=1)
+    if count > k.shape[0]:
+        raise ValueError(f"count must be at most n = {k.shape[0]}, got {count}")
+    vectors = np.linalg.eigh(np.asarray(k))[1][:, ::-1][:, :count]
+    return np.argmax(np.abs(np.fft.rfft(vectors, axis=0)), axis=0)
 
 
 def residual_on_eigenvectors(k, predictions, y):

@@ -133,6 +133,16 @@ def test_residual_components_decay_at_eigenvalue_rates(key):
     np.testing.assert_allclose(comps[3], comps[0] * (1 - step * evals / n) ** 3, atol=1e-10)
 
 
+def test_eigenvector_frequencies_of_a_circulant_kernel():
+    phi = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    # circulant kernel with eigenvalue 1/(1 + omega) on frequency omega: labels come out in order
+    k = sum(np.cos(w * (phi[:, None] - phi[None, :])) / (1 + w) for w in range(6))
+    freq = feature_learning.eigenvector_frequencies(jnp.asarray(k), 11)
+    np.testing.assert_array_equal(freq, [0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+    with pytest.raises(ValueError, match="count must be at most n = 32, got 40"):
+        feature_learning.eigenvector_frequencies(jnp.asarray(k), 40)
+
+
 def test_hanin_nica_ratio_and_relative_error():
     assert feature_learning.hanin_nica_ratio(4, 20) == pytest.approx(np.e)
     assert feature_learning.relative_error(jnp.zeros(4), jnp.array([1.0, -1.0, 1.0, -1.0])) == pytest.approx(1.0)
