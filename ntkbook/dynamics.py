@@ -259,6 +259,18 @@ def _flow(evals, evecs, residual0, k_test_train, f0_test, times, n):
     return train_res, test
 
 
+def _test_inputs(k_test_train, f0_test, n, q, dtype):
+    """Checked test-train kernel (p, n) and initial test outputs (p, q), or (None, None)."""
+    if k_test_train is None:
+        return None, None
+    kt = _checks.as_array(k_test_train, "k_test_train", ndim=2).astype(dtype)
+    if kt.shape[1] != n:
+        raise ValueError(f"k_test_train must have {n} columns (one per training point), got shape {tuple(kt.shape)}")
+    if f0_test is None:
+        return kt, jnp.zeros((kt.shape[0], q), dtype)
+    return kt, _checks.targets(f0_test, kt.shape[0], "f0_test").reshape(kt.shape[0], -1).astype(dtype)
+
+
 def gradient_flow(k_train, y_train, u0, times, *, k_test_train=None, f0_test=None) -> FlowSolution:
     """Gradient flow ``du/dt = -(1/n) K (u - y)`` with a fixed kernel, solved in closed form.
 
@@ -309,12 +321,7 @@ def gradient_flow(k_train, y_train, u0, times, *, k_test_train=None, f0_test=Non
         raise ValueError(f"times must be a 1-d array of non-negative numbers (inf allowed), got {np.asarray(times)!r}")
     squeeze = y.ndim == 1
     y2, u2 = y.reshape(n, -1).astype(k.dtype), u0.reshape(n, -1).astype(k.dtype)
-    kt, f0 = None, None
-    if k_test_train is not None:
-        kt = _checks.as_array(k_test_train, "k_test_train", ndim=2).astype(k.dtype)
-        if kt.shape[1] != n:
-            raise ValueError(f"k_test_train must have {n} columns (one per training point), got shape {tuple(kt.shape)}")
-        f0 = jnp.zeros((kt.shape[0], y2.shape[1]), k.dtype) if f0_test is None else _checks.targets(f0_test, kt.shape[0], "f0_test").reshape(kt.shape[0], -1).astype(k.dtype)
+    kt, f0 = _test_inputs(k_test_train, f0_test, n, y2.shape[1], k.dtype)
     evals, evecs = jnp.linalg.eigh(k)
     scale = float(jnp.max(jnp.abs(evals))) if _checks.is_concrete(evals) else None
     if scale is not None and float(evals[0]) < -1e-6 * scale:
@@ -486,12 +493,7 @@ def kernel_gradient_descent(k_train, y_train, u0, *, step: float, num_steps: int
     num_records, record_every = _checks.record_schedule(num_steps, record_every)
     squeeze = y.ndim == 1
     y2, u2 = y.reshape(n, -1).astype(k.dtype), u0.reshape(n, -1).astype(k.dtype)
-    kt, f0 = None, None
-    if k_test_train is not None:
-        kt = _checks.as_array(k_test_train, "k_test_train", ndim=2).astype(k.dtype)
-        if kt.shape[1] != n:
-            raise ValueError(f"k_test_train must have {n} columns (one per training point), got shape {tuple(kt.shape)}")
-        f0 = jnp.zeros((kt.shape[0], y2.shape[1]), k.dtype) if f0_test is None else _checks.targets(f0_test, kt.shape[0], "f0_test").reshape(kt.shape[0], -1).astype(k.dtype)
+    kt, f0 = _test_inputs(k_test_train, f0_test, n, y2.shape[1], k.dtype)
     evals, evecs = jnp.linalg.eigh(k)
     scale = float(jnp.max(jnp.abs(evals)))
     if float(evals[0]) < -1e-6 * scale:
