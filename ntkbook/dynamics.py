@@ -259,6 +259,17 @@ def _flow(evals, evecs, residual0, k_test_train, f0_test, times, n):
     return train_res, test
 
 
+def _train_inputs(k_train, y_train, u0):
+    """Checked kernel (n, n), its size n, targets and initial predictions of equal shape."""
+    k = _checks.square(k_train, "k_train")
+    n = k.shape[0]
+    y = _checks.targets(y_train, n, "y_train")
+    u0 = _checks.targets(u0, n, "u0")
+    if u0.shape != y.shape:
+        raise ValueError(f"u0 must have the shape of y_train {tuple(y.shape)}, got {tuple(u0.shape)}")
+    return k, n, y, u0
+
+
 def _test_inputs(k_test_train, f0_test, n, q, dtype):
     """Checked test-train kernel (p, n) and initial test outputs (p, q), or (None, None)."""
     if k_test_train is None:
@@ -310,12 +321,7 @@ def gradient_flow(k_train, y_train, u0, times, *, k_test_train=None, f0_test=Non
         >>> [bool(jnp.allclose(flow.train[i], target, atol=1e-3)) for i, target in enumerate([0 * y, y, y])]
         [True, False, True]
     """
-    k = _checks.square(k_train, "k_train")
-    n = k.shape[0]
-    y = _checks.targets(y_train, n, "y_train")
-    u0 = _checks.targets(u0, n, "u0")
-    if u0.shape != y.shape:
-        raise ValueError(f"u0 must have the shape of y_train {tuple(y.shape)}, got {tuple(u0.shape)}")
+    k, n, y, u0 = _train_inputs(k_train, y_train, u0)
     times = jnp.asarray(times, k.dtype)
     if times.ndim != 1 or (_checks.is_concrete(times) and (np.any(np.isnan(np.asarray(times))) or np.any(np.asarray(times) < 0))):
         raise ValueError(f"times must be a 1-d array of non-negative numbers (inf allowed), got {np.asarray(times)!r}")
@@ -483,12 +489,7 @@ def kernel_gradient_descent(k_train, y_train, u0, *, step: float, num_steps: int
         If shapes disagree, ``k_train`` is not positive semi-definite, or
         ``step``, ``num_steps`` or ``record_every`` are out of range.
     """
-    k = _checks.square(k_train, "k_train")
-    n = k.shape[0]
-    y = _checks.targets(y_train, n, "y_train")
-    u0 = _checks.targets(u0, n, "u0")
-    if u0.shape != y.shape:
-        raise ValueError(f"u0 must have the shape of y_train {tuple(y.shape)}, got {tuple(u0.shape)}")
+    k, n, y, u0 = _train_inputs(k_train, y_train, u0)
     step = _checks.real(step, "step", low=0.0)
     num_records, record_every = _checks.record_schedule(num_steps, record_every)
     squeeze = y.ndim == 1
