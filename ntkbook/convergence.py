@@ -45,6 +45,7 @@ __all__ = [
     "lemma1_width_hoeffding",
     "lemma2_worst_case",
     "Lemma2WorstCase",
+    "flip_probability",
     "bernstein_exponent",
     "claim_bounds",
     "ClaimBounds",
@@ -149,6 +150,10 @@ class Claim9(NamedTuple):
       flips: number of pairs (i, r) whose activation pattern changes during the
         step; when it is 0, ``C2 + C3 = 0`` exactly (the neurons that may flip
         then move linearly, and ``C3`` undoes ``C2``).
+      fact4: relative error of Fact 4 for the step,
+        ``|u(k+1) - u(k) - eta H(k) (y - u(k))| / |eta H(k) (y - u(k))|``; zero up to
+        rounding when ``flips`` is 0 (``u`` is linear in ``W`` between flips), and
+        independent of the radius.
     """
 
     c1: jax.Array
@@ -158,6 +163,7 @@ class Claim9(NamedTuple):
     lhs: jax.Array
     rhs: jax.Array
     flips: jax.Array
+    fact4: jax.Array
 
 
 @jax.jit
@@ -186,7 +192,9 @@ def claim9_terms(w0, w_k, a, x, y, eta, radius):
     c4 = jnp.sum((u_next - u) ** 2)
     lhs = jnp.sum((y - u_next) ** 2)
     flips = jnp.sum((x @ w_next.T >= 0) != (pattern > 0))
-    return Claim9(c1, c2, c3, c4, lhs, jnp.sum(residual**2) + c1 + c2 + c3 + c4, flips)
+    descent = eta * h @ residual  # Fact 4's step, -eta H(k) e(k)
+    fact4 = jnp.linalg.norm(u_next - u - descent) / jnp.linalg.norm(descent)
+    return Claim9(c1, c2, c3, c4, lhs, jnp.sum(residual**2) + c1 + c2 + c3 + c4, flips, fact4)
 
 
 class ConvergenceRun(NamedTuple):
@@ -503,11 +511,15 @@ class Lemma2WorstCase(NamedTuple):
         ``|U|_F`` with ``U_ij = |x_i . x_j| #{r : A_ir or A_jr} / m``: no move in the ball does more.
     max_share : float
         ``max_ij #{r : A_ir or A_jr} / (m R)``, the per-entry count the proof bounds by ``2 R`` or ``3 R``.
+    counts : numpy.ndarray of int, shape (n, n)
+        ``N_ij = #{r : A_ir or A_jr}``; for Gaussian ``W~`` it is binomial with ``m``
+        trials and the probability :func:`flip_probability`.
     """
 
     adversarial: float
     upper: float
     max_share: float
+    counts: np.ndarray
 
 
 @jax.jit
@@ -568,7 +580,52 @@ def lemma2_worst_case(w_tilde, x, radius: float) -> Lemma2WorstCase:
     either = unsure.shape[1] - (1 - unsure) @ (1 - unsure).T  # #{r : A_ir or A_jr}
     m = w_tilde.shape[0]
     upper = float(jnp.linalg.norm(jnp.abs(x @ x.T) * either / m))
-    return Lemma2WorstCase(adversarial, upper, float(jnp.max(either)) / (m * rad))
+    return Lemma2WorstCase(adversarial, upper, float(jnp.max(either)) / (m * rad), np.rint(np.asarray(either)).astype(int))
+
+
+def flip_probability(x, radius: float, nodes: int = 200) -> np.ndarray:
+    """Exact ``P[A_ir or A_jr]`` for ``w_r ~ N(0, I_d)``: the mean of ``N_ij / m`` in Lemma 2.
+
+    For unit inputs ``z_i = w_r . x_i`` and ``z_j`` are standard normal with correlation
+    ``rho = x_i . x_j``, so ``P[|z_i| < R or |z_j| < R] = 2 erf(R / sqrt 2) - P[|z_i| < R, |z_j| < R]``,
+    at most ``4 R / sqrt(2 pi)`` (anti-concentration). The joint term is the integral over
+    ``|a| < R`` of the normal density times ``P[|rho a + sqrt(1 - rho^2) b| < R]``,
+    ``b ~ N(0, 1)``, computed by Gauss-Legendre quadrature.
+
+    Parameters
+    ----------
+    x : array, shape (n, d)
+        Unit-norm inputs.
+    radius : float
+        ``R``.
+    nodes : int
+        Quadrature nodes on ``[-R, R]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, n)
+        Symmetric; the diagonal is ``P[|z| < R] = erf(R / sqrt 2)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` does not have unit-norm rows, ``radius <= 0`` or ``nodes < 2``.
+    """
+    x = np.asarray(_unit_inputs(x), dtype=float)
+    rad = _checks.real(radius, "radius", low=0.0)
+    nodes = _checks.integer(nodes, "nodes", low=2)
+    ndtr = lambda z: np.asarray(jax.scipy.special.ndtr(jnp.asarray(z)), dtype=float)
+
+    rho = np.clip(x @ x.T, -1.0, 1.0)[:, :, None]
+    s = np.sqrt(np.maximum(1 - rho**2, 1e-300))
+    t, weight = np.polynomial.legendre.leggauss(nodes)
+    a = rad * t  # nodes on [-R, R]
+    inner = ndtr((rad - rho * a) / s) - ndtr((-rad - rho * a) / s)
+    both = rad * np.sum(weight * np.exp(-(a**2) / 2) / math.sqrt(2 * math.pi) * inner, axis=-1)
+    single = math.erf(rad / math.sqrt(2))
+    union = 2 * single - both
+    np.fill_diagonal(union, single)
+    return union
 
 
 class ClaimBounds(NamedTuple):

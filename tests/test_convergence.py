@@ -238,3 +238,35 @@ def test_smallest_width_finds_a_fitting_width():
         convergence.smallest_width(keys, x, y, [1, 2], eta=eta)
     with pytest.raises(ValueError, match="widths must be an increasing"):
         convergence.smallest_width(keys, x, y, [4, 2], eta=eta)
+
+
+def test_flip_probability_is_the_mean_of_the_counts(setting):
+    _, _, x, _ = setting
+    rad = 0.2
+    p = convergence.flip_probability(x, rad)
+    assert np.allclose(p, p.T) and np.allclose(np.diag(p), math.erf(rad / math.sqrt(2)), rtol=1e-12)
+    off = p[~np.eye(len(p), dtype=bool)]
+    assert np.all(off > np.diag(p)[0]) and np.all(off <= convergence.anticoncentration_bound(2 * rad))
+    w = jax.random.normal(jax.random.key(13), (200_000, x.shape[1]))
+    counts = convergence.lemma2_worst_case(w, x, rad).counts
+    sd = np.sqrt(p * (1 - p) / w.shape[0])
+    assert np.all(np.abs(counts / w.shape[0] - p) < 5 * sd)  # binomial(m, p_ij)
+    # independent inputs (orthogonal): the union is 2q - q^2 exactly
+    q = math.erf(rad / math.sqrt(2))
+    assert convergence.flip_probability(jnp.eye(3), rad)[0, 1] == pytest.approx(2 * q - q**2, rel=1e-10)
+    with pytest.raises(ValueError, match="radius"):
+        convergence.flip_probability(x, -1.0)
+
+
+def test_fact4_is_exact_between_flips(setting):
+    net, w0, x, y = setting
+    run = convergence.train(net, w0, x, y, eta=0.05, num_steps=200, radius=0.5)
+    c = run.claim9
+    still = np.asarray(c.flips) == 0
+    assert still.any() and (~still).any()
+    assert np.all(np.asarray(c.fact4)[still] < 1e-10) and np.all(np.asarray(c.fact4)[~still] > 1e-12)
+    u0 = convergence.predictions(w0, net.readout, x)
+    w1 = w0 - 0.05 * convergence.gradient(w0, net.readout, x, y)
+    descent = 0.05 * convergence.gram_discrete(w0, x) @ (y - u0)
+    direct = jnp.linalg.norm(convergence.predictions(w1, net.readout, x) - u0 - descent) / jnp.linalg.norm(descent)
+    assert float(c.fact4[0]) == pytest.approx(float(direct), rel=1e-8, abs=1e-14)
