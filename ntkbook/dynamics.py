@@ -680,6 +680,19 @@ class LazyMeasures(NamedTuple):
         maximum over the recorded steps ``s``.
     loss : float
         Final training loss.
+    kernel_drift_max : float
+        ``max_s |Theta_s - Theta_0|_F / |Theta_0|_F``, the drift's maximum over the recorded steps.
+    ntk_regression_gap : float
+        ``max_s |f_s(X*) - f^inf_s(X*)| / |f^inf_T(X*)|``, where ``f^inf`` is gradient
+        descent with the infinite-width NTK ``Theta_inf`` (:func:`ntkbook.tangent.infinite_width`)
+        started from the network's own ``f_0``: the network against infinite-width NTK regression.
+    linearised_ntk_gap : float
+        ``max_s |f^lin_s(X*) - f^inf_s(X*)| / |f^inf_T(X*)|``: the linearisation against
+        infinite-width NTK regression, the part of ``ntk_regression_gap`` that comes from
+        the kernel at initialisation alone.
+    initial_kernel_gap : float
+        ``|Theta_0 - Theta_inf|_F / |Theta_inf|_F`` on the training inputs, the finite-width
+        fluctuation of the kernel at initialisation.
     """
 
     kernel_drift: float
@@ -689,6 +702,10 @@ class LazyMeasures(NamedTuple):
     flips: int
     linearisation_gap: float
     loss: float
+    kernel_drift_max: float
+    ntk_regression_gap: float
+    linearised_ntk_gap: float
+    initial_kernel_gap: float
 
 
 def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_steps: int, record_every: int) -> LazyMeasures:
@@ -700,7 +717,10 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
     the two are compared on ``x_test`` at every recorded step. This is the
     experiment behind Jacot et al. (2018), Theorem 2 (the kernel stays put) and
     Lee et al. (2019), Theorem 2.1 (the network stays near its linearisation
-    uniformly in time).
+    uniformly in time). The network is also compared, at every recorded step,
+    with gradient descent driven by the infinite-width NTK from the same
+    ``f_0`` (NTK regression, Lee et al. 2019, the infinite-width limit of the
+    linearised network), which needs an activation with a closed-form limit.
 
     Parameters
     ----------
@@ -728,8 +748,9 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
     TypeError
         If ``net`` is not an :class:`ntkbook.networks.MLP`.
     ValueError
-        If ``net`` does not have exactly one hidden layer and one output, or
-        the arguments are rejected by :func:`gradient_descent`.
+        If ``net`` does not have exactly one hidden layer and one output, its
+        activation has no closed-form infinite-width kernel (ReLU and erf do),
+        or the arguments are rejected by :func:`gradient_descent`.
     """
     if not isinstance(net, MLP):
         raise TypeError(f"net must be an ntkbook.networks.MLP, got {type(net).__name__}")
@@ -742,6 +763,10 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
     lin = kernel_gradient_descent(run.probe_ntk[0], y_train, run.train[0, :, 0], step=step, num_steps=num_steps, record_every=record_every,
                                   k_test_train=tangent.empirical_ntk(net.apply, params0, x_t, x), f0_test=run.test[0, :, 0])
     gap = jnp.max(jnp.linalg.norm(run.test[..., 0] - lin.test, axis=1)) / jnp.linalg.norm(lin.test[-1])
+    k_inf = tangent.infinite_width(net, x, get="ntk")
+    inf = kernel_gradient_descent(k_inf, y_train, run.train[0, :, 0], step=step, num_steps=num_steps, record_every=record_every,
+                                  k_test_train=tangent.infinite_width(net, x_t, x, get="ntk"), f0_test=run.test[0, :, 0])
+    drifts = kernel_drift(run.probe_ntk, run.probe_ntk[0])
     return LazyMeasures(
         kernel_drift=float(kernel_drift(run.probe_ntk[-1], run.probe_ntk[0])),
         weight_movement=float(relative_distance(run.params, params0)),
@@ -750,6 +775,10 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
         flips=pattern_flips(net, params0, run.params, x),
         linearisation_gap=float(gap),
         loss=float(run.loss[-1]),
+        kernel_drift_max=float(jnp.max(drifts)),
+        ntk_regression_gap=float(jnp.max(jnp.linalg.norm(run.test[..., 0] - inf.test, axis=1)) / jnp.linalg.norm(inf.test[-1])),
+        linearised_ntk_gap=float(jnp.max(jnp.linalg.norm(lin.test - inf.test, axis=1)) / jnp.linalg.norm(inf.test[-1])),
+        initial_kernel_gap=float(kernel_drift(run.probe_ntk[0], k_inf)),
     )
 
 

@@ -341,6 +341,23 @@ def test_lazy_measures_agree_with_a_direct_computation(key):
     np.testing.assert_allclose(got.neuron_movement, float(jnp.max(jnp.linalg.norm(run.params[0]["w"] - p0[0]["w"], axis=0))), rtol=1e-10)
     assert got.flips == dynamics.pattern_flips(net, p0, run.params, x) and got.readout_max == float(jnp.max(jnp.abs(p0[1]["w"])))
     np.testing.assert_allclose(got.loss, float(run.loss[-1]), rtol=1e-10)
+    np.testing.assert_allclose(got.kernel_drift_max, float(jnp.max(dynamics.kernel_drift(run.probe_ntk, run.probe_ntk[0]))), rtol=1e-10)
+    assert got.kernel_drift_max >= got.kernel_drift > 0
+    # NTK regression with the infinite-width kernel, stepped by hand from the network's own f_0
+    k_inf, k_cross = np.asarray(tangent.infinite_width(net, x, get="ntk")), np.asarray(tangent.infinite_width(net, x_test, x, get="ntk"))
+    u, f = np.asarray(run.train[0, :, 0]), np.asarray(run.test[0, :, 0])
+    inf_test = [f]
+    for s in range(1, 41):
+        u, f = u - 0.5 / 6 * k_inf @ (u - np.asarray(y)), f - 0.5 / 6 * k_cross @ (u - np.asarray(y))
+        if s % 10 == 0:
+            inf_test.append(f)
+    inf_test = np.array(inf_test)
+    inf_gap = np.max(np.linalg.norm(np.asarray(run.test[..., 0]) - inf_test, axis=1)) / np.linalg.norm(inf_test[-1])
+    np.testing.assert_allclose(got.ntk_regression_gap, inf_gap, rtol=1e-8)
+    lin_inf = np.max(np.linalg.norm(np.asarray(lin.test[..., 0]) - inf_test, axis=1)) / np.linalg.norm(inf_test[-1])
+    np.testing.assert_allclose(got.linearised_ntk_gap, lin_inf, rtol=1e-8)
+    assert got.ntk_regression_gap <= got.linearisation_gap * np.linalg.norm(lin.test[-1]) / np.linalg.norm(inf_test[-1]) + got.linearised_ntk_gap + 1e-12
+    np.testing.assert_allclose(got.initial_kernel_gap, np.linalg.norm(np.asarray(run.probe_ntk[0]) - k_inf) / np.linalg.norm(k_inf), rtol=1e-10)
 
 
 @pytest.mark.parametrize(
