@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PowerLaw", "loglog_fit", "SeedFit", "loglog_fit_seeds"]
+__all__ = ["PowerLaw", "loglog_fit", "SeedFit", "loglog_fit_seeds", "Exponential", "exponential_fit"]
 
 
 class PowerLaw(NamedTuple):
@@ -124,3 +124,70 @@ def loglog_fit_seeds(x, y) -> SeedFit:
     spread = float(np.std(slopes, ddof=1)) if len(fits) > 1 else 0.0
     prefactor = float(np.exp(np.mean([np.log(f.prefactor) for f in fits])))
     return SeedFit(float(slopes.mean()), spread, float(min(f.r2 for f in fits)), prefactor, fits)
+
+
+class Exponential(NamedTuple):
+    """``y ~ prefactor * exp(rate * x)``, fitted by least squares on ``log y`` (:func:`exponential_fit`).
+
+    Attributes:
+      rate: the fitted rate (negative for a decay); ``exp(rate)`` is the factor per unit of ``x``.
+      prefactor: ``exp`` of the intercept.
+      r2: coefficient of determination of the linear fit of ``log y`` against ``x``.
+    """
+
+    rate: float
+    prefactor: float
+    r2: float
+
+    def __call__(self, x):
+        """The fitted law at ``x`` (any shape): ``prefactor * exp(rate * x)``, a NumPy array."""
+        return self.prefactor * np.exp(self.rate * np.asarray(x, dtype=float))
+
+
+def exponential_fit(x, y) -> Exponential:
+    """Fit ``log y = rate * x + log prefactor``: an exponential (geometric) decay or growth.
+
+    A residual component of gradient descent with a fixed kernel is multiplied by
+    the same factor every step (chapter 3); fitted against the step count ``s``,
+    ``exp(rate)`` estimates that factor.
+
+    Parameters
+    ----------
+    x : array_like, shape (k,)
+        Finite abscissae (steps, times), at least 2 distinct values.
+    y : array_like, shape (k,)
+        Finite positive values.
+
+    Returns
+    -------
+    Exponential
+        ``rate``, ``prefactor`` and ``r2``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` and ``y`` are not 1-d of one length, there are fewer than 2
+        points or fewer than 2 distinct ``x``, or an entry is not finite (``y``
+        must also be positive).
+
+    Examples
+    --------
+    >>> from ntkbook import rates
+    >>> fit = rates.exponential_fit([0, 1, 2, 3], [8.0, 4.0, 2.0, 1.0])
+    >>> round(float(np.exp(fit.rate)), 6), round(fit.prefactor, 6), round(fit.r2, 6)
+    (0.5, 8.0, 1.0)
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim != 1 or y.shape != x.shape:
+        raise ValueError(f"x and y must be 1-d arrays of equal length, got shapes {x.shape} and {y.shape}")
+    if x.size < 2 or np.unique(x).size < 2:
+        raise ValueError(f"x needs at least 2 distinct points to fit a rate, got {x.size} points")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(y > 0)):
+        raise ValueError("x must be finite and y finite and > 0 for an exponential fit")
+    ly = np.log(y)
+    rate, intercept = np.polyfit(x, ly, 1)
+    residual = ly - (rate * x + intercept)
+    spread = np.sum((ly - ly.mean()) ** 2)
+    r2 = 1.0 - np.sum(residual**2) / spread if spread > 0 else 1.0
+    return Exponential(float(rate), float(np.exp(intercept)), float(r2))

@@ -147,3 +147,27 @@ def test_with_distractors_appends_noise_of_given_norm(key):
     assert data.with_distractors(key, x, 0).shape == (300, 4)
     with pytest.raises(ValueError, match="num_distractors must be an integer >= 0"):
         data.with_distractors(key, x, -1)
+
+
+def test_exponential_fit_recovers_the_factor_per_step():
+    steps = np.arange(0, 40, 3)
+    fit = rates.exponential_fit(steps, 2.5 * 0.9**steps)
+    assert np.isclose(np.exp(fit.rate), 0.9) and np.isclose(fit.prefactor, 2.5) and np.isclose(fit.r2, 1.0)
+    np.testing.assert_allclose(fit(steps), 2.5 * 0.9**steps, rtol=1e-10)
+    noisy = rates.exponential_fit(steps, 2.5 * 0.9**steps * np.exp(0.3 * np.sin(7.0 * steps)))
+    assert noisy.r2 < 1.0 and abs(np.exp(noisy.rate) - 0.9) < 0.02
+
+
+@pytest.mark.parametrize(
+    "x, y, message",
+    [
+        ([1.0, 2.0], [1.0], r"x and y must be 1-d arrays of equal length"),
+        ([1.0], [1.0], r"at least 2 distinct points"),
+        ([1.0, 1.0], [1.0, 2.0], r"at least 2 distinct points"),
+        ([1.0, 2.0], [1.0, -2.0], r"y finite and > 0"),
+        ([1.0, np.inf], [1.0, 2.0], r"x must be finite"),
+    ],
+)
+def test_exponential_fit_bad_inputs(x, y, message):
+    with pytest.raises(ValueError, match=message):
+        rates.exponential_fit(x, y)
