@@ -14,6 +14,7 @@ that is singular or indefinite in floating point is reported as a
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -40,6 +41,7 @@ __all__ = [
     "ridge_path",
     "linear_regression_gd",
     "least_squares",
+    "solve_exact",
 ]
 
 
@@ -509,3 +511,58 @@ def ridge_path(k_train, y, ridges):
     """
     ridges = [_checks.real(r, "ridges", low=0.0) for r in np.atleast_1d(np.asarray(ridges, dtype=float))]
     return jnp.stack([solve(k_train, y, ridge=r) for r in ridges])
+
+
+def solve_exact(k_train, y, *, ridge: float = 0.0) -> list[Fraction]:
+    """Exact rational solution of ``(k_train + ridge * I) alpha = y``, free of rounding.
+
+    Every float entry of ``k_train``, ``y`` and ``ridge`` is a binary fraction,
+    and Gauss-Jordan elimination in :class:`fractions.Fraction` arithmetic
+    solves the system they define with no rounding at all. Chapter 1 uses it
+    to tell the rounding of a floating-point *solver* apart from the rounding
+    already in the *data* (a float64 kernel matrix that is only nearly
+    singular). The cost is ``O(n**3)`` operations on fractions whose size
+    grows with ``n``: meant for ``n`` of a few tens.
+
+    Parameters
+    ----------
+    k_train : array, shape (n, n)
+        Square matrix (a kernel matrix in chapter 1; symmetry is not needed).
+    y : array, shape (n,)
+        Right-hand side.
+    ridge : float
+        Non-negative shift added to the diagonal.
+
+    Returns
+    -------
+    list of fractions.Fraction, length n
+        The exact solution ``alpha``; ``float(alpha[i])`` rounds it.
+
+    Raises
+    ------
+    ValueError
+        If ``k_train`` is not square, ``y`` is not of shape (n,), ``ridge``
+        is negative, or ``k_train + ridge * I`` is exactly singular.
+    """
+    _checks.square(k_train, "k_train")
+    _checks.as_array(y, "y", ndim=1)
+    # values from the inputs themselves: a JAX conversion could round float64 to float32
+    k, y = np.asarray(k_train, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if y.shape[0] != k.shape[0]:
+        raise ValueError(f"y must have shape ({k.shape[0]},), got {y.shape}")
+    shift = Fraction(_checks.real(ridge, "ridge", low=0.0, strict=False))
+    rows = [[Fraction(v) for v in row] + [Fraction(t)] for row, t in zip(k.tolist(), y.tolist())]
+    n = len(rows)
+    for i in range(n):
+        rows[i][i] += shift
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if rows[r][col] != 0), None)
+        if pivot is None:
+            raise ValueError(f"k_train + ridge * I is exactly singular (no pivot in column {col}, ridge={float(shift):g})")
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        rows[col] = [v / rows[col][col] for v in rows[col]]
+        for r in range(n):
+            if r != col and rows[r][col] != 0:
+                factor = rows[r][col]
+                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[col])]
+    return [row[-1] for row in rows]

@@ -248,3 +248,41 @@ def test_ridge_path_matches_solve_and_exposes_the_divergence(key):
 def test_new_functions_reject_bad_inputs(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_solve_exact_is_exact_on_a_hilbert_matrix():
+    # the 6 x 6 Hilbert matrix is ill-conditioned (cond ~ 1.5e7); in exact arithmetic the
+    # solution for y = H @ ones is ones, up to the rounding of the entries 1/(i+j+1) to float64
+    from fractions import Fraction
+
+    h = np.array([[1.0 / (i + j + 1) for j in range(6)] for i in range(6)])
+    y = np.array([sum(Fraction(v) for v in row) for row in h.tolist()], dtype=object)
+    alpha = regression.solve_exact(h, np.asarray(y, dtype=float))
+    assert all(isinstance(a, Fraction) for a in alpha) and len(alpha) == 6
+    residual = [sum(Fraction(hv) * a for hv, a in zip(row, alpha)) - Fraction(float(t)) for row, t in zip(h.tolist(), y)]
+    assert all(r == 0 for r in residual)                      # exact, not approximately
+    np.testing.assert_allclose([float(a) for a in alpha], np.ones(6), rtol=1e-6)
+
+
+def test_solve_exact_agrees_with_solve_and_takes_the_ridge(key):
+    k = random_pd(key, 7)
+    y = jax.random.normal(jax.random.key(3), (7,), jnp.float64)
+    for ridge in (0.0, 0.5):
+        exact = np.array([float(a) for a in regression.solve_exact(k, y, ridge=ridge)])
+        np.testing.assert_allclose(exact, regression.solve(k, y, ridge=ridge), rtol=1e-9)
+    swapped = np.array([[0.0, 2.0], [1.0, 0.0]])              # needs a row exchange: zero first pivot
+    assert regression.solve_exact(swapped, np.array([4.0, 3.0])) == [3, 2]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: regression.solve_exact(np.ones((2, 2)), np.ones(2)), r"exactly singular \(no pivot in column 1"),
+        (lambda: regression.solve_exact(np.ones((2, 3)), np.ones(2)), r"k_train"),
+        (lambda: regression.solve_exact(np.eye(2), np.ones(3)), r"y must have shape \(2,\), got \(3,\)"),
+        (lambda: regression.solve_exact(np.eye(2), np.ones(2), ridge=-1.0), r"ridge"),
+    ],
+)
+def test_solve_exact_rejects_bad_inputs(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
