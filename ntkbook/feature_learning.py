@@ -414,15 +414,21 @@ def train_catapult(net, params0, x_train, y_train, *, step: float, num_steps: in
 
 
 def classify_phase(run: CatapultRun, *, spike: float = 2.0, converged: float = 1e-3, dead: float = 0.1) -> str:
-    """The phase of a :class:`CatapultRun`: ``"lazy"``, ``"catapult"``, ``"dead"`` or ``"divergent"``.
+    """The phase of a :class:`CatapultRun`: ``"lazy"``, ``"catapult"``, ``"dead"``,
+    ``"divergent"`` or ``"unconverged"``.
+
+    The rules are applied in this order, so that convergence is never hidden by
+    the share of live units:
 
     ``divergent``: the loss overflowed or ends above its initial value.
-    ``dead``: fewer than ``dead`` of the hidden units are active on any training
-    input at the end (the network has collapsed to a near-constant function;
-    a low loss is then impossible for non-constant targets).
     ``catapult``: the loss rose above ``spike`` times its initial value and then
-    fell below ``converged`` times it. ``lazy``: it converged without such a spike.
-    Anything else (slow or stalled training) is ``"unconverged"``.
+    fell below ``converged`` times it. ``lazy``: it fell below ``converged`` times
+    its initial value without such a spike. A run that converges with few active
+    units is a catapult (or lazy) run: a few live ReLU units can still fit the data.
+    ``dead``: the run did not converge and fewer than ``dead`` of the hidden units
+    are active on any training input at the end (inactive units get no gradient
+    again, and training stalls).
+    Anything else (slow or stalled training with live units) is ``"unconverged"``.
     Raises ``TypeError`` when ``run`` is not a :class:`CatapultRun`.
     """
     if not isinstance(run, CatapultRun):
@@ -430,11 +436,11 @@ def classify_phase(run: CatapultRun, *, spike: float = 2.0, converged: float = 1
     loss0, final = float(run.loss[0]), float(run.loss[-1])
     if not np.isfinite(final) or final > loss0:
         return "divergent"
+    if final <= converged * loss0:
+        return "catapult" if float(np.max(run.loss)) > spike * loss0 else "lazy"
     if float(run.active[-1]) < dead:
         return "dead"
-    if final > converged * loss0:
-        return "unconverged"
-    return "catapult" if float(np.max(run.loss)) > spike * loss0 else "lazy"
+    return "unconverged"
 
 
 def hanin_nica_ratio(depth: int, width: int) -> float:

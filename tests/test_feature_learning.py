@@ -116,6 +116,10 @@ def test_classify_phase_rules():
     assert feature_learning.classify_phase(run(np.array([1.0, np.inf, np.inf]), flat, flat)) == "divergent"
     assert feature_learning.classify_phase(run(np.array([1.0, 5.0, 0.5]), flat, np.array([1.0, 0.5, 0.02]))) == "dead"
     assert feature_learning.classify_phase(run(np.array([1.0, 0.9, 0.5]), flat, flat)) == "unconverged"
+    # converged with few live units is still a catapult: convergence is checked before the share of live units
+    few_live = np.array([1.0, 0.5, 0.02])
+    assert feature_learning.classify_phase(run(np.array([1.0, 5.0, 1e-4]), flat, few_live)) == "catapult"
+    assert feature_learning.classify_phase(run(np.array([1.0, 0.5, 1e-4]), flat, few_live)) == "lazy"
     with pytest.raises(TypeError, match="run must be a CatapultRun"):
         feature_learning.classify_phase((1, 2, 3))
 
@@ -172,3 +176,18 @@ def test_decay_rates_recover_exponentials():
     np.testing.assert_allclose(feature_learning.decay_rates(comps), [0.3, 0.05], rtol=1e-8)
     with pytest.raises(ValueError, match="fewer than two values"):
         feature_learning.decay_rates(np.array([[1.0], [0.0]]))
+
+
+def test_averaged_kernel_can_overestimate_the_critical_step_by_q_squared():
+    # ex-bk-outputs: output j's gradients at input i are g if i == j, else 0 (n = q inputs, one shared unit vector g);
+    # then Theta_jk = e_j e_k^T, the full kernel has top eigenvalue q and the averaged kernel I / q: the ratio is q^2
+    for q in (2, 4):
+        blocks = np.zeros((q, q, q, q))
+        for j in range(q):
+            for k in range(q):
+                blocks[j, k, j, k] = 1.0                   # blocks[i, i', j, k] = <grad f_j(x_i), grad f_k(x_i')>
+        full = feature_learning.full_kernel(blocks)
+        averaged = np.mean([blocks[:, :, j, j] for j in range(q)], axis=0)
+        ratio = feature_learning.critical_step(averaged, q) / feature_learning.critical_step(full, q)
+        assert ratio == pytest.approx(q**2, rel=1e-5)
+        assert np.linalg.eigvalsh(full)[-1] <= sum(np.linalg.eigvalsh(blocks[:, :, j, j])[-1] for j in range(q)) + 1e-9
