@@ -38,6 +38,7 @@ __all__ = [
     "lambda_min",
     "claim9_terms",
     "train",
+    "flip_history",
     "anticoncentration_bound",
     "lemma1_width",
     "lemma2_bound",
@@ -293,6 +294,63 @@ def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, r
     if not bool(jnp.all(jnp.isfinite(res))):
         raise ValueError(f"gradient descent diverged with eta={eta:g}; the theorem's step is lambda / (4 n^2)")
     return ConvergenceRun(jnp.arange(num_records + 1) * record_every, res, move, flips, lam, claims, final)
+
+
+@partial(jax.jit, static_argnames=("num_steps",))
+def _flip_history(w, a, x, y, eta, num_steps):
+    def step(w, _):
+        w_next = w - eta * gradient(w, a, x, y)
+        return w_next, (x @ w_next.T >= 0) != (x @ w.T >= 0)
+
+    return lax.scan(step, w, None, length=num_steps)[1]
+
+
+def flip_history(net, w, x, y, *, eta: float, num_steps: int) -> jax.Array:
+    """Step-to-step pattern flips over ``num_steps`` gradient steps of Algorithm 1 from ``w``.
+
+    :func:`train` counts patterns that differ from the initialisation; this
+    function records, for each step, which pairs ``(i, r)`` change their pattern
+    ``1[w_r . x_i >= 0]`` during that step (Fact 4 and Claim 9 of the notes are
+    exact on steps without any).
+
+    Parameters
+    ----------
+    net : ntkbook.networks.FixedReadoutReLU
+        The network (its ``readout`` are the ``a_r``).
+    w : array, shape (m, d)
+        Weights to start from.
+    x : array, shape (n, d)
+        Unit-norm inputs.
+    y : array, shape (n,)
+        Targets.
+    eta : float
+        Step size, positive.
+    num_steps : int
+        Number of steps, positive.
+
+    Returns
+    -------
+    jax.Array
+        Boolean, shape (num_steps, n, m): entry ``[s, i, r]`` is true when the
+        pattern of neuron ``r`` on ``x_i`` differs before and after step ``s``.
+
+    Raises
+    ------
+    ValueError
+        Rows of ``x`` not of unit norm, ``w`` not (m, d) for this network,
+        ``eta <= 0`` or ``num_steps < 1``.
+    """
+    x = _unit_inputs(x)
+    y = _checks.targets(y, x.shape[0])
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-d (one scalar target per input), got shape {tuple(y.shape)}")
+    w = _checks.as_array(w, "w", ndim=2)
+    a = jnp.asarray(net.readout, w.dtype)
+    if w.shape != (a.shape[0], x.shape[1]):
+        raise ValueError(f"w must have shape (m, d) = {(a.shape[0], x.shape[1])}, got {tuple(w.shape)}")
+    eta = _checks.real(eta, "eta", low=0.0)
+    num_steps = _checks.integer(num_steps, "num_steps", low=1)
+    return _flip_history(w, a, x.astype(w.dtype), y.astype(w.dtype), jnp.asarray(eta, w.dtype), num_steps)
 
 
 class WidthSearch(NamedTuple):
@@ -772,7 +830,8 @@ def width_du2019(n: int, lam: float, delta: float) -> float:
 
 def width_song_yang2019(n: int, lam: float, delta: float) -> float:
     """Song and Yang (2019), Theorem 7 of the notes: ``m = Omega(lambda^{-4} n^4 log(n / delta))``,
-    up to constants and the notes' extra ``log(m / delta) log(n / delta)`` factors."""
+    up to constants, for bounded labels (the notes' proof carries extra ``log(m / delta) log(n / delta)``
+    factors; a sub-Gaussian bound on ``|y - u(0)|`` removes them, see chapter 4)."""
     n, lam, delta = _bound_args(n, lam, delta)
     return n**4 * math.log(n / delta) / lam**4
 

@@ -270,3 +270,27 @@ def test_fact4_is_exact_between_flips(setting):
     descent = 0.05 * convergence.gram_discrete(w0, x) @ (y - u0)
     direct = jnp.linalg.norm(convergence.predictions(w1, net.readout, x) - u0 - descent) / jnp.linalg.norm(descent)
     assert float(c.fact4[0]) == pytest.approx(float(direct), rel=1e-8, abs=1e-14)
+
+
+def test_flip_history_matches_a_python_loop_of_steps(setting):
+    net, w0, x, y = setting
+    got = np.asarray(convergence.flip_history(net, w0, x, y, eta=2.0, num_steps=5))
+    w, expected = w0, []
+    for _ in range(5):
+        w_next = w - 2.0 * convergence.gradient(w, net.readout, x, y)
+        expected.append(np.asarray((x @ w_next.T >= 0) != (x @ w.T >= 0)))
+        w = w_next
+    assert got.shape == (5, 6, 40) and got.dtype == bool and got.sum() > 0
+    np.testing.assert_array_equal(got, np.array(expected))
+    # a tiny step flips nothing, and step-to-step flips differ from train's flips since initialisation
+    assert not np.any(convergence.flip_history(net, w0, x, y, eta=1e-9, num_steps=3))
+
+
+def test_flip_history_rejects_bad_inputs(setting):
+    net, w0, x, y = setting
+    with pytest.raises(ValueError, match=r"num_steps must be an integer >= 1, got 0"):
+        convergence.flip_history(net, w0, x, y, eta=0.1, num_steps=0)
+    with pytest.raises(ValueError, match=r"w must have shape \(m, d\)"):
+        convergence.flip_history(net, w0[:, :3], x, y, eta=0.1, num_steps=2)
+    with pytest.raises(ValueError, match="eta"):
+        convergence.flip_history(net, w0, x, y, eta=-1.0, num_steps=2)
