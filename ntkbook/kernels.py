@@ -224,8 +224,8 @@ def alignment(k, y) -> jax.Array:
 def random_fourier_features(key, x, num_features: int, *, kernel: str = "gaussian", bandwidth: float = 1.0):
     """Random Fourier features of a translation-invariant kernel (Rahimi and Recht 2007).
 
-    Bochner's theorem writes a continuous positive definite ``k(x, x') = psi(x - x')``
-    with ``psi(0) = 1`` as ``E_xi cos(xi . (x - x'))`` for a probability
+    Bochner's theorem writes a continuous positive definite ``k(x, x') = h(x - x')``
+    with ``h(0) = 1`` as ``E_xi cos(xi . (x - x'))`` for a probability
     measure on frequencies ``xi``. The features
     ``z(x) = M**-1/2 (cos(xi_j . x), sin(xi_j . x))_{j <= M}`` with
     ``xi_j`` drawn from that measure satisfy
@@ -253,7 +253,7 @@ def random_fourier_features(key, x, num_features: int, *, kernel: str = "gaussia
     kernel : {"gaussian", "laplace"}
         Which kernel's spectral measure to sample.
     bandwidth : float
-        Bandwidth ``s > 0`` of the kernel.
+        Bandwidth ``zeta > 0`` of the kernel.
 
     Returns
     -------

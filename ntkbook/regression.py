@@ -1,11 +1,11 @@
 """Linear, kernel and kernel ridge regression (chapter 1).
 
-Shapes: ``n`` training points, ``m`` test points, ``d`` input features,
-targets ``y`` of shape (n,) or (n, k). A kernel matrix on the training set
-``k_train`` is (n, n); between test and training points ``k_test_train`` is
-(m, n).
+Shapes, in the symbols of ``book/notation.md``: ``n`` training points,
+``n_test`` test points, ``d`` input features, targets ``y`` of shape (n,) or
+(n, q) for ``q`` outputs. A kernel matrix on the training set ``k_train`` is
+(n, n); between test and training points ``k_test_train`` is (n_test, n).
 
-The predictor of kernel regression is ``f(x) = sum_i alpha_i K(x, x_i)``
+The predictor of kernel regression is ``f(x) = sum_i alpha_i k(x, x_i)``
 with ``alpha = (K + ridge * I)^{-1} y``; ``ridge = 0`` interpolates the
 training data. The solve goes through a Cholesky factorisation: a kernel matrix
 that is singular or indefinite in floating point is reported as a
@@ -49,9 +49,9 @@ class GDPath(NamedTuple):
     """A recorded gradient-descent run.
 
     Attributes:
-      final: the last iterate, shape of the parameter (p,) or (p, k).
+      final: the last iterate, shape of the parameter (P,) or (P, q).
       steps: (r + 1,) step numbers at which iterates were recorded (0 first).
-      iterates: (r + 1, p) or (r + 1, p, k) recorded parameters.
+      iterates: (r + 1, P) or (r + 1, P, q) recorded parameters.
       losses: (r + 1,) loss at each recorded iterate.
     """
 
@@ -168,21 +168,21 @@ def solve(k_train, y, *, ridge: float = 0.0):
 
 
 def predict(k_test_train, alpha):
-    """Predictions ``k_test_train @ alpha``; shape (m,) or (m, k)."""
+    """Predictions ``k_test_train @ alpha``; shape (n_test,) or (n_test, q)."""
     k = _checks.as_array(k_test_train, "k_test_train", ndim=2)
     alpha = _checks.targets(alpha, k.shape[1], "alpha")
     return k @ alpha
 
 
 def fit_predict(kernel: Callable, x_train, y_train, x_test, *, ridge: float = 0.0):
-    """Kernel (ridge) regression in one call; returns predictions of shape (m,) or (m, k).
+    """Kernel (ridge) regression in one call; returns predictions of shape (n_test,) or (n_test, q).
 
     ``kernel(x1, x2)`` is any function returning an (n1, n2) kernel matrix,
     for example ``functools.partial(ntkbook.kernels.gaussian, bandwidth=0.5)``.
 
     Raises:
       TypeError: ``kernel`` is not callable.
-      ValueError: ``x_train`` and ``x_test`` not (n, d) and (m, d) arrays of one
+      ValueError: ``x_train`` and ``x_test`` not (n, d) and (n_test, d) arrays of one
         width ``d``, or any error of :func:`solve`.
     """
     if not callable(kernel):
@@ -269,13 +269,13 @@ def _run_gd(a, b, theta0, step, scale, num_steps, record_every, what):
 
 
 def gradient_descent_alpha(k_train, y, *, step: float, num_steps: int, record_every: int = 1, alpha0=None):
-    """Gradient descent on ``g(alpha) = |K alpha - y|**2``: ``alpha <- alpha - 2 step K (K alpha - y)``.
+    """Gradient descent on ``J(alpha) = |K alpha - y|**2``: ``alpha <- alpha - 2 step K (K alpha - y)``.
 
     Converges to ``K^{-1} y`` for positive definite ``K`` when
     ``step < 1 / lambda_max(K)**2`` (see :func:`max_stable_step`). Runs as one
     jitted ``lax.scan``; memory holds only the recorded iterates.
 
-    Returns a :class:`GDPath` with ``iterates`` of shape (num_steps // record_every + 1, n[, k]).
+    Returns a :class:`GDPath` with ``iterates`` of shape (num_steps // record_every + 1, n[, q]).
 
     Raises:
       ValueError: ``k_train`` not square, ``y`` or ``alpha0`` of the wrong shape,
@@ -300,7 +300,7 @@ def linear_regression_gd(x, y, *, step: float, num_steps: int, record_every: int
     the least-norm least-squares solution :func:`least_squares` when
     ``step < 2 n / lambda_max(x^T x)``.
 
-    Args: x (n, d), y (n,) or (n, k), theta0 (d,) or (d, k) (zeros by default).
+    Args: x (n, d), y (n,) or (n, q), theta0 (d,) or (d, q) (zeros by default).
     Returns a :class:`GDPath` over theta.
 
     Raises:
@@ -320,7 +320,7 @@ def linear_regression_gd(x, y, *, step: float, num_steps: int, record_every: int
 
 
 def least_squares(x, y):
-    """Least-norm minimiser of ``|x theta - y|``; shape (d,) or (d, k). Uses ``x^+ y``."""
+    """Least-norm minimiser of ``|x theta - y|``; shape (d,) or (d, q). Uses ``x^+ y``."""
     x = _checks.points(x, "x")
     y = _checks.targets(y, x.shape[0]).astype(x.dtype)
     return jnp.linalg.pinv(x) @ y
