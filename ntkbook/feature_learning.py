@@ -457,6 +457,44 @@ def hanin_nica_ratio(depth: int, width: int) -> float:
     return math.exp(5.0 * depth / width)
 
 
+def second_moment_ratio(samples) -> tuple[float, float]:
+    """Estimate ``E[T**2] / E[T]**2`` from independent draws of ``T``, with its standard error.
+
+    Used for Hanin and Nica's (2020, Theorem 1) ratio of the NTK diagonal
+    ``Theta(x, x)`` over initialisations. The ratio is estimated per column
+    (one column per input) and averaged over columns; the standard error is the
+    delta method's: each draw ``s`` enters through its influence
+    ``(T_s**2 - M2) / M1**2 - 2 M2 (T_s - M1) / M1**3`` (averaged over columns,
+    which keeps the columns' correlation), and the error is the standard
+    deviation of the influences over ``sqrt(S)``.
+
+    Parameters
+    ----------
+    samples : array, shape (S,) or (S, n)
+        ``S >= 2`` independent draws (rows) of one or ``n`` quantities with nonzero mean.
+
+    Returns
+    -------
+    (float, float)
+        The estimated ratio and its standard error.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 draws, more than 2 dimensions, non-finite values or a zero mean.
+    """
+    t = np.asarray(samples, dtype=float)
+    if t.ndim == 1:
+        t = t[:, None]
+    if t.ndim != 2 or t.shape[0] < 2 or not np.all(np.isfinite(t)):
+        raise ValueError(f"samples must be a finite array of shape (S,) or (S, n) with S >= 2, got shape {np.shape(samples)}")
+    m1, m2 = t.mean(0), (t**2).mean(0)
+    if np.any(m1 == 0):
+        raise ValueError("samples must have a nonzero mean in every column")
+    influence = ((t**2 - m2) / m1**2 - 2 * m2 * (t - m1) / m1**3).mean(1)
+    return float(np.mean(m2 / m1**2)), float(influence.std(ddof=1) / math.sqrt(t.shape[0]))
+
+
 def eigenvector_frequencies(k, count: int) -> np.ndarray:
     """Dominant Fourier frequency of each of the top eigenvectors of a kernel on a circle.
 

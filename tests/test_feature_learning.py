@@ -191,3 +191,17 @@ def test_averaged_kernel_can_overestimate_the_critical_step_by_q_squared():
         ratio = feature_learning.critical_step(averaged, q) / feature_learning.critical_step(full, q)
         assert ratio == pytest.approx(q**2, rel=1e-5)
         assert np.linalg.eigvalsh(full)[-1] <= sum(np.linalg.eigvalsh(blocks[:, :, j, j])[-1] for j in range(q)) + 1e-9
+
+
+def test_second_moment_ratio_matches_gaussian_law_and_its_error_the_spread():
+    # T ~ N(mu, s^2): E[T^2] / E[T]^2 = 1 + s^2 / mu^2; the delta-method error matches the spread over repeats
+    rng = np.random.default_rng(0)
+    estimates = [feature_learning.second_moment_ratio(2.0 + rng.standard_normal((400, 3))) for _ in range(200)]
+    values, errors = np.array(estimates).T
+    assert values.mean() == pytest.approx(1.25, abs=0.01)
+    assert np.mean(errors) == pytest.approx(values.std(), rel=0.25)
+    assert feature_learning.second_moment_ratio(np.full(5, 3.0)) == pytest.approx((1.0, 0.0))
+    with pytest.raises(ValueError, match="samples must be a finite array"):
+        feature_learning.second_moment_ratio(np.ones(1))
+    with pytest.raises(ValueError, match="nonzero mean"):
+        feature_learning.second_moment_ratio(np.array([1.0, -1.0]))
