@@ -45,6 +45,7 @@ __all__ = [
     "hessian_norm",
     "kernel_gradient_descent",
     "pattern_flips",
+    "flip_jumps",
     "jacobian_change",
     "TrainedDistribution",
     "trained_distribution",
@@ -556,6 +557,57 @@ def pattern_flips(net, params0, params, x) -> int:
     return int(jnp.sum((before > 0) != (after > 0)))
 
 
+def flip_jumps(net, params0, params, x):
+    """Per-neuron jumps of a two-layer ReLU tangent kernel caused by activation flips.
+
+    For a one-hidden-layer ReLU :class:`ntkbook.networks.MLP` the tangent kernel
+    on the inputs is a sum over neurons; neuron ``r`` contributes, through the
+    derivatives in its input weights and bias,
+    ``s_1^2 a_r^2 1[z_r(x) > 0] 1[z_r(x') > 0] (s_0^2 x . x' + b_0^2)`` with
+    ``s_0, s_1`` the layer scales and ``b_0`` the first layer's bias scale. A
+    flip (a pre-activation ``z_r(x_i)`` changing sign between ``params0`` and
+    ``params``) switches indicators on or off; the jump of neuron ``r`` is that
+    contribution at the output weights of ``params`` with the patterns of
+    ``params`` minus the same with the patterns of ``params0``. Neurons with no
+    flip contribute zero. The book's chapter 3 compares the norm of the sum of
+    the jumps with the sum of their norms (coherent adding) and with the root
+    of the sum of their squared norms (incoherent adding).
+
+    Parameters
+    ----------
+    net : ntkbook.networks.MLP
+        A one-hidden-layer, one-output network with ReLU activation.
+    params0, params : list
+        Two parameter vectors of ``net``.
+    x : array_like, shape (n, d)
+        Inputs.
+
+    Returns
+    -------
+    jax.Array, shape (m, n, n)
+        The jump of each neuron's kernel contribution on ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not an :class:`ntkbook.networks.MLP`.
+    ValueError
+        If ``net`` is not a one-hidden-layer, one-output ReLU network, or ``x``
+        is not a 2-d array.
+    """
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be an ntkbook.networks.MLP, got {type(net).__name__}")
+    if net.depth != 1 or net.out_dim != 1 or net.activation != "relu":
+        raise ValueError(f"net must be a one-hidden-layer, one-output ReLU network, got widths={net.widths}, "
+                         f"out_dim={net.out_dim}, activation={net.activation!r}")
+    x = _checks.points(x, "x").astype(jnp.result_type(*jax.tree_util.tree_leaves(params0)))
+    on0 = (_first_layer_preactivations(net, params0, x) > 0).astype(x.dtype)       # (n, m)
+    on1 = (_first_layer_preactivations(net, params, x) > 0).astype(x.dtype)
+    gram = net.layer_scale(0, x.shape[1]) ** 2 * (x @ x.T) + (net.bias_scale(0) ** 2 if "b" in params[0] else 0.0)
+    a2 = net.layer_scale(1, on0.shape[1]) ** 2 * params[1]["w"][:, 0] ** 2
+    return (jnp.einsum("r,ir,jr->rij", a2, on1, on1) - jnp.einsum("r,ir,jr->rij", a2, on0, on0)) * gram
+
+
 def jacobian_change(apply_fn: Callable, params0, params, x):
     """Relative change of the per-input parameter gradient, ``|grad f(theta; x_i) - grad f(theta_0; x_i)| / |grad f(theta_0; x_i)|``.
 
@@ -693,6 +745,15 @@ class LazyMeasures(NamedTuple):
     initial_kernel_gap : float
         ``|Theta_0 - Theta_inf|_F / |Theta_inf|_F`` on the training inputs, the finite-width
         fluctuation of the kernel at initialisation.
+    linearised_ntk_first_order : float
+        ``max_s |D_s[Theta_0 - Theta_inf](X*)| / |f^inf_T(X*)|``, where ``D_s`` is the derivative
+        of the map from the kernel (on the training inputs and between test and training
+        inputs) to ``f^inf_s``: the first-order (delta-method) term of ``linearised_ntk_gap``,
+        computed by a central difference in the kernel with relative step ``1e-4``.
+    flip_jump_signed, flip_jump_abs, flip_jump_rss : float
+        For ReLU, the jumps ``D_r`` of :func:`flip_jumps` between the initial and final
+        parameters: ``|sum_r D_r|_F``, ``sum_r |D_r|_F`` and ``(sum_r |D_r|_F^2)^(1/2)``,
+        each over ``|Theta_0|_F``. Zero for a smooth activation, whose kernel does not jump.
     """
 
     kernel_drift: float
@@ -706,6 +767,10 @@ class LazyMeasures(NamedTuple):
     ntk_regression_gap: float
     linearised_ntk_gap: float
     initial_kernel_gap: float
+    linearised_ntk_first_order: float
+    flip_jump_signed: float
+    flip_jump_abs: float
+    flip_jump_rss: float
 
 
 def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_steps: int, record_every: int) -> LazyMeasures:
@@ -760,13 +825,28 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
                            x_test=x_test, x_probe=x_train)
     x_t = jnp.asarray(x_test, run.test.dtype)
     x = jnp.asarray(x_train, run.test.dtype)
+    k_cross0, k_cross_inf = tangent.empirical_ntk(net.apply, params0, x_t, x), tangent.infinite_width(net, x_t, x, get="ntk")
     lin = kernel_gradient_descent(run.probe_ntk[0], y_train, run.train[0, :, 0], step=step, num_steps=num_steps, record_every=record_every,
-                                  k_test_train=tangent.empirical_ntk(net.apply, params0, x_t, x), f0_test=run.test[0, :, 0])
+                                  k_test_train=k_cross0, f0_test=run.test[0, :, 0])
     gap = jnp.max(jnp.linalg.norm(run.test[..., 0] - lin.test, axis=1)) / jnp.linalg.norm(lin.test[-1])
     k_inf = tangent.infinite_width(net, x, get="ntk")
     inf = kernel_gradient_descent(k_inf, y_train, run.train[0, :, 0], step=step, num_steps=num_steps, record_every=record_every,
-                                  k_test_train=tangent.infinite_width(net, x_t, x, get="ntk"), f0_test=run.test[0, :, 0])
+                                  k_test_train=k_cross_inf, f0_test=run.test[0, :, 0])
     drifts = kernel_drift(run.probe_ntk, run.probe_ntk[0])
+
+    def with_kernel(eps):  # f^inf_s(X*) with the kernel moved by eps (Theta_0 - Theta_inf)
+        return kernel_gradient_descent(k_inf + eps * (run.probe_ntk[0] - k_inf), y_train, run.train[0, :, 0], step=step,
+                                       num_steps=num_steps, record_every=record_every,
+                                       k_test_train=k_cross_inf + eps * (k_cross0 - k_cross_inf), f0_test=run.test[0, :, 0]).test
+
+    first_order = (with_kernel(1e-4) - with_kernel(-1e-4)) / 2e-4
+    norm0 = jnp.linalg.norm(run.probe_ntk[0])
+    if net.activation == "relu":
+        jumps = flip_jumps(net, params0, run.params, x)
+        jump_norms = jnp.linalg.norm(jumps, axis=(1, 2))
+        signed, absolute, rss = jnp.linalg.norm(jnp.sum(jumps, 0)), jnp.sum(jump_norms), jnp.sqrt(jnp.sum(jump_norms**2))
+    else:
+        signed = absolute = rss = 0.0
     return LazyMeasures(
         kernel_drift=float(kernel_drift(run.probe_ntk[-1], run.probe_ntk[0])),
         weight_movement=float(relative_distance(run.params, params0)),
@@ -779,6 +859,10 @@ def lazy_measures(net, params0, x_train, y_train, x_test, *, step: float, num_st
         ntk_regression_gap=float(jnp.max(jnp.linalg.norm(run.test[..., 0] - inf.test, axis=1)) / jnp.linalg.norm(inf.test[-1])),
         linearised_ntk_gap=float(jnp.max(jnp.linalg.norm(lin.test - inf.test, axis=1)) / jnp.linalg.norm(inf.test[-1])),
         initial_kernel_gap=float(kernel_drift(run.probe_ntk[0], k_inf)),
+        linearised_ntk_first_order=float(jnp.max(jnp.linalg.norm(first_order, axis=1)) / jnp.linalg.norm(inf.test[-1])),
+        flip_jump_signed=float(signed / norm0),
+        flip_jump_abs=float(absolute / norm0),
+        flip_jump_rss=float(rss / norm0),
     )
 
 

@@ -391,3 +391,65 @@ def test_antisymmetric_fixed_readout_starts_at_zero_with_the_paired_kernel(key):
 def test_antisymmetric_fixed_readout_bad_inputs(key, width, error, message):
     with pytest.raises(error, match=message):
         dynamics.antisymmetric_fixed_readout(key, width, 3)
+
+
+def _one_flip(key):
+    """A ReLU net, and a copy in which neuron 0 flips at input 0 only (its pre-activation +-1e-7 there)."""
+    net = networks.MLP(widths=(16,), activation="relu", w_std=2**0.5, b_std=0.1)
+    x = jax.random.normal(jax.random.key(3), (5, 2), jnp.float64)
+    p0 = net.init(key, 2)
+    h = net.layer_scale(0, 2) * (x[0] @ p0[0]["w"][:, 0])
+    bias = lambda z: (z - h) / net.bias_scale(0)                     # the bias that puts z_0(x_0) at z
+    p_plus = [dict(p0[0], b=p0[0]["b"].at[0].set(bias(1e-7))), p0[1]]
+    p_minus = [dict(p0[0], b=p0[0]["b"].at[0].set(bias(-1e-7))), p0[1]]
+    return net, x, p_plus, p_minus
+
+
+def test_flip_jumps_match_the_kernel_jump_of_a_single_flip(key):
+    net, x, p_plus, p_minus = _one_flip(key)
+    assert dynamics.pattern_flips(net, p_plus, p_minus, x) == 1
+    jumps = dynamics.flip_jumps(net, p_plus, p_minus, x)
+    assert jumps.shape == (16, 5, 5) and bool(jnp.all(jumps[1:] == 0)) and float(jnp.linalg.norm(jumps[0])) > 0
+    kernel_jump = tangent.empirical_ntk(net.apply, p_minus, x) - tangent.empirical_ntk(net.apply, p_plus, x)
+    np.testing.assert_allclose(jumps[0], kernel_jump, atol=1e-6)    # the sigma part moves by O(1e-7) only
+    np.testing.assert_allclose(jumps[0], jumps[0].T)                 # symmetric, like the kernel
+    assert bool(jnp.all(dynamics.flip_jumps(net, p_plus, p_plus, x) == 0))
+
+
+def test_flip_jumps_bad_inputs(key):
+    with pytest.raises(TypeError, match="net must be an ntkbook.networks.MLP, got str"):
+        dynamics.flip_jumps("net", [], [], jnp.ones((2, 2)))
+    erf = networks.MLP(widths=(4,), activation="erf")
+    with pytest.raises(ValueError, match="one-output ReLU network, got widths=\\(4,\\), out_dim=1, activation='erf'"):
+        dynamics.flip_jumps(erf, erf.init(key, 2), erf.init(key, 2), jnp.ones((2, 2)))
+
+
+def test_lazy_measures_first_order_term_and_flip_jumps(key):
+    net = networks.MLP(widths=(24,), activation="relu", w_std=2**0.5, b_std=0.1)
+    p0 = net.init(key, 2)
+    x = jax.random.normal(jax.random.key(1), (6, 2), jnp.float64)
+    x_test = jax.random.normal(jax.random.key(2), (5, 2), jnp.float64)
+    y = jnp.sin(x[:, 0])
+    got = dynamics.lazy_measures(net, p0, x, y, x_test, step=0.5, num_steps=40, record_every=10)
+    run = dynamics.gradient_descent(net.apply, p0, x, y, step=0.5, num_steps=40, record_every=10, x_test=x_test, x_probe=x)
+    # the derivative of K -> f^inf_s in the direction Theta_0 - Theta_inf, by a one-sided difference stepped by hand
+    k_inf, k_cross = np.asarray(tangent.infinite_width(net, x, get="ntk")), np.asarray(tangent.infinite_width(net, x_test, x, get="ntk"))
+    dk, dk_cross = np.asarray(run.probe_ntk[0]) - k_inf, np.asarray(tangent.empirical_ntk(net.apply, p0, x_test, x)) - k_cross
+
+    def stepped(eps):
+        u, f, out = np.asarray(run.train[0, :, 0]), np.asarray(run.test[0, :, 0]), []
+        for s in range(1, 41):
+            u, f = u - 0.5 / 6 * (k_inf + eps * dk) @ (u - np.asarray(y)), f - 0.5 / 6 * (k_cross + eps * dk_cross) @ (u - np.asarray(y))
+            out += [f] if s % 10 == 0 else []
+        return np.array([np.asarray(run.test[0, :, 0])] + out)
+
+    first = np.max(np.linalg.norm((stepped(1e-6) - stepped(0.0)) / 1e-6, axis=1)) / np.linalg.norm(stepped(0.0)[-1])
+    np.testing.assert_allclose(got.linearised_ntk_first_order, first, rtol=1e-4)
+    jumps = dynamics.flip_jumps(net, p0, run.params, x)
+    norms, scale = np.linalg.norm(np.asarray(jumps), axis=(1, 2)), float(jnp.linalg.norm(run.probe_ntk[0]))
+    np.testing.assert_allclose(got.flip_jump_signed, float(jnp.linalg.norm(jumps.sum(0))) / scale, rtol=1e-10)
+    np.testing.assert_allclose([got.flip_jump_abs, got.flip_jump_rss], [norms.sum() / scale, np.sqrt((norms**2).sum()) / scale], rtol=1e-10)
+    assert got.flip_jump_signed <= got.flip_jump_abs + 1e-15 and got.flip_jump_rss <= got.flip_jump_abs + 1e-15   # triangle inequalities
+    erf = networks.MLP(widths=(24,), activation="erf")
+    smooth = dynamics.lazy_measures(erf, erf.init(key, 2), x, y, x_test, step=0.5, num_steps=40, record_every=10)
+    assert smooth.flip_jump_signed == smooth.flip_jump_abs == smooth.flip_jump_rss == 0.0 and smooth.linearised_ntk_first_order > 0
