@@ -53,6 +53,7 @@ __all__ = [
     "train_catapult",
     "classify_phase",
     "hanin_nica_ratio",
+    "second_moment_ratio",
     "eigenvector_frequencies",
     "residual_on_eigenvectors",
     "relative_error",
