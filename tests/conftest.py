@@ -42,3 +42,12 @@ def pytest_terminal_summary(terminalreporter):
         f"ntkbook: {len(passed) - cells} package/book tests passed; "
         f"{cells} notebook cells in {notebooks} notebooks re-run and matched (nbval strict)"
     )
+    # Each chapter's execution time in this run (its cells' run times, kernel start-up excluded):
+    # the chapters have time budgets on a 2-core machine, and CI's log is where they are measured.
+    seconds = {}
+    for r in passed:
+        if ".ipynb::" in r.nodeid:
+            name = r.nodeid.split("::")[0]
+            seconds[name] = seconds.get(name, 0.0) + r.duration
+    for name, total in sorted(seconds.items()):
+        terminalreporter.write_line(f"ntkbook: {name} executed in {total:.0f} s")
