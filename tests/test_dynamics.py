@@ -453,3 +453,52 @@ def test_lazy_measures_first_order_term_and_flip_jumps(key):
     erf = networks.MLP(widths=(24,), activation="erf")
     smooth = dynamics.lazy_measures(erf, erf.init(key, 2), x, y, x_test, step=0.5, num_steps=40, record_every=10)
     assert smooth.flip_jump_signed == smooth.flip_jump_abs == smooth.flip_jump_rss == 0.0 and smooth.linearised_ntk_first_order > 0
+
+
+def _first_order_problem():
+    """Theta_inf of an erf net on 6 inputs, a finite-width Theta_0 (width 64) and f_0 on 6 + 5 inputs."""
+    net = networks.MLP(widths=(64,), activation="erf", w_std=2**0.5, b_std=0.1)
+    x = jax.random.normal(jax.random.key(1), (6, 2), jnp.float64)
+    x_test = jax.random.normal(jax.random.key(2), (5, 2), jnp.float64)
+    p0 = net.init(jax.random.key(3), 2)
+    k_inf, k_cross_inf = tangent.infinite_width(net, x, get="ntk"), tangent.infinite_width(net, x_test, x, get="ntk")
+    k0, k_cross0 = tangent.empirical_ntk(net.apply, p0, x), tangent.empirical_ntk(net.apply, p0, x_test, x)
+    return k0, k_inf, k_cross0, k_cross_inf, jnp.sin(x[:, 0]), net.apply(p0, x)[:, 0], net.apply(p0, x_test)[:, 0]
+
+
+def test_linearised_ntk_first_order_is_the_small_perturbation_limit_of_the_gap():
+    k0, k_inf, kc0, kc_inf, y, u0, f0 = _first_order_problem()
+    run = dict(step=0.5, num_steps=40, record_every=10)
+    term = dynamics.linearised_ntk_first_order(k0, k_inf, kc0, kc_inf, y, u0, f0, **run)
+    inf = dynamics.kernel_gradient_descent(k_inf, y, u0, k_test_train=kc_inf, f0_test=f0, **run).test
+    for eps in (1e-2, 1e-3):   # the true gap with the kernel moved by eps (Theta_0 - Theta_inf), over eps, tends to the term
+        moved = dynamics.kernel_gradient_descent(k_inf + eps * (k0 - k_inf), y, u0, k_test_train=kc_inf + eps * (kc0 - kc_inf), f0_test=f0, **run).test
+        gap = float(jnp.max(jnp.linalg.norm(moved - inf, axis=1)) / jnp.linalg.norm(inf[-1])) / eps
+        assert abs(gap / term - 1) < 5 * eps
+    # linear in Theta_0 - Theta_inf: doubling the fluctuation doubles the term, and no fluctuation gives zero
+    double = dynamics.linearised_ntk_first_order(2 * k0 - k_inf, k_inf, 2 * kc0 - kc_inf, kc_inf, y, u0, f0, **run)
+    np.testing.assert_allclose(double, 2 * term, rtol=1e-6)
+    assert dynamics.linearised_ntk_first_order(k_inf, k_inf, kc_inf, kc_inf, y, u0, f0, **run) == 0.0
+    # a batch gives the single results, seed by seed
+    batch = dynamics.linearised_ntk_first_order(jnp.stack([k0, 2 * k0 - k_inf]), k_inf, jnp.stack([kc0, 2 * kc0 - kc_inf]), kc_inf, y,
+                                                jnp.stack([u0, u0]), jnp.stack([f0, f0]), **run)
+    assert batch.shape == (2,)
+    np.testing.assert_allclose(batch, [term, double], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(k_train=jnp.eye(5)), r"k_train must have shape \(n, n\) or \(B, n, n\)"),
+        (dict(k_test_train=jnp.ones((5, 5))), r"k_test_train and k_test_train_inf must have shape \(p, 6\)"),
+        (dict(u0=jnp.ones(5)), r"y_train, u0 and f0_test must have shapes \(6,\), \(6,\) and \(5,\), got \(6,\), \(5,\)"),
+        (dict(k_train_inf=-jnp.eye(6)), r"must be positive semi-definite"),
+        (dict(step=0.0), r"step must be > 0.0"),
+    ],
+)
+def test_linearised_ntk_first_order_bad_inputs(change, message):
+    k0, k_inf, kc0, kc_inf, y, u0, f0 = _first_order_problem()
+    args = dict(k_train=k0, k_train_inf=k_inf, k_test_train=kc0, k_test_train_inf=kc_inf, y_train=y, u0=u0, f0_test=f0,
+                step=0.5, num_steps=40, record_every=10)
+    with pytest.raises(ValueError, match=message):
+        dynamics.linearised_ntk_first_order(**{**args, **change})
