@@ -246,6 +246,21 @@ def _train(w0, a, x, y, eta, radius, num_records, record_every, with_claims):
     return final, stacked, claims
 
 
+def _training_problem(net, w, x, y, eta, name):
+    """The checked inputs of a gradient-descent run of the fixed-readout network (:func:`train`,
+    :func:`flip_history`): unit-norm ``x`` (n, d), 1-d ``y`` (n,), ``w`` (m, d) matching
+    ``net.readout``, the readout ``a`` (m,) in ``w``'s dtype, and ``eta > 0``."""
+    x = _unit_inputs(x)
+    y = _checks.targets(y, x.shape[0])
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-d (one scalar target per input), got shape {tuple(y.shape)}")
+    w = _checks.as_array(w, name, ndim=2)
+    a = jnp.asarray(net.readout, w.dtype)
+    if w.shape != (a.shape[0], x.shape[1]):
+        raise ValueError(f"{name} must have shape (m, d) = {(a.shape[0], x.shape[1])}, got {tuple(w.shape)}")
+    return w, a, x, y, _checks.real(eta, "eta", low=0.0)
+
+
 def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, radius: float | None = None) -> ConvergenceRun:
     """Algorithm 1: gradient descent ``W <- W - eta dL/dW`` on the seed-004 network, as one ``lax.scan``.
 
@@ -267,15 +282,7 @@ def train(net, w0, x, y, *, eta: float, num_steps: int, record_every: int = 1, r
         multiple of ``record_every``, or a diverging run (the theorem's step is
         ``lambda / (4 n^2)``).
     """
-    x = _unit_inputs(x)
-    y = _checks.targets(y, x.shape[0])
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-d (one scalar target per input), got shape {tuple(y.shape)}")
-    w0 = _checks.as_array(w0, "w0", ndim=2)
-    a = jnp.asarray(net.readout, w0.dtype)
-    if w0.shape != (a.shape[0], x.shape[1]):
-        raise ValueError(f"w0 must have shape (m, d) = {(a.shape[0], x.shape[1])}, got {tuple(w0.shape)}")
-    eta = _checks.real(eta, "eta", low=0.0)
+    w0, a, x, y, eta = _training_problem(net, w0, x, y, eta, "w0")
     num_records, record_every = _checks.record_schedule(num_steps, record_every)
     with_claims = radius is not None
     several = with_claims and np.ndim(radius) == 1
@@ -340,15 +347,7 @@ def flip_history(net, w, x, y, *, eta: float, num_steps: int) -> jax.Array:
         Rows of ``x`` not of unit norm, ``w`` not (m, d) for this network,
         ``eta <= 0`` or ``num_steps < 1``.
     """
-    x = _unit_inputs(x)
-    y = _checks.targets(y, x.shape[0])
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-d (one scalar target per input), got shape {tuple(y.shape)}")
-    w = _checks.as_array(w, "w", ndim=2)
-    a = jnp.asarray(net.readout, w.dtype)
-    if w.shape != (a.shape[0], x.shape[1]):
-        raise ValueError(f"w must have shape (m, d) = {(a.shape[0], x.shape[1])}, got {tuple(w.shape)}")
-    eta = _checks.real(eta, "eta", low=0.0)
+    w, a, x, y, eta = _training_problem(net, w, x, y, eta, "w")
     num_steps = _checks.integer(num_steps, "num_steps", low=1)
     return _flip_history(w, a, x.astype(w.dtype), y.astype(w.dtype), jnp.asarray(eta, w.dtype), num_steps)
 
