@@ -8,8 +8,8 @@ so the Gram matrix alone (jitted ``x @ x.T``, same process) is the floor.
 Printed ratios: NTK / Gram (target <= 1.3 at every n) and NNGP+NTK / NTK
 (target <= 1.6). Up to n = 4000 it also times the recursion alone, jitted as
 one tile without the tiling, argument checks and device placement of
-``infinite_width`` (tile / Gram), which splits the NTK's cost into the
-recursion's and the call's.
+``infinite_width`` but with the same compiler options (tile / Gram), which
+splits the NTK's cost into the recursion's and the call's.
 
 Timings on a shared machine are noisy, so the three calls are interleaved
 (Gram, NTK, both; Gram, NTK, both; ...) and each figure is the minimum over
@@ -29,7 +29,7 @@ import sys
 CHILD = r"""
 import json, resource, sys, time
 import jax, jax.numpy as jnp, numpy as np
-from ntkbook import networks, tangent
+from ntkbook import blocks, networks, tangent
 n = int(sys.argv[1])
 rounds = 15 if n <= 4000 else 7 if n <= 10000 else 4
 net = networks.MLP(widths=(1, 1, 1), activation="relu", w_std=2**0.5, b_std=0.1)
@@ -42,7 +42,8 @@ calls = {
 }
 if n <= 4000:  # the recursion alone, jitted as one tile: no argument checks, no tiling, no device placement
     arch = net.architecture
-    tile = jax.jit(lambda x: tangent._InfiniteWidthKernel(arch.activation, arch.w_std, arch.b_std, "ntk")(x, None))
+    tile = jax.jit(lambda x: tangent._InfiniteWidthKernel(arch.activation, arch.w_std, arch.b_std, "ntk")(x, None),
+                   compiler_options=blocks._compiler_options(jax.devices()))
     calls["tile"] = lambda: tile(x)
 for f in calls.values():
     jax.block_until_ready(f())

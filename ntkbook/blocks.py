@@ -90,8 +90,9 @@ def _shard_map(f, mesh, in_specs, out_specs):
 
 
 @functools.lru_cache(maxsize=64)
-def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, br: int, bc: int, unpack):
-    """Jitted, sharded evaluation of all tiles; cached per kernel function, device set and tile shape.
+def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, n1: int, n2: int, block_size: int, unpack):
+    """Jitted, sharded evaluation of all tiles, with its tile tables already on the devices;
+    cached per kernel function, device set and problem size, so a repeated call only places its inputs.
 
     Each device owns a slab of rows and a list of tile corners (row start in the slab,
     column start); every tile is written in place into the slab, so no tile is copied
@@ -101,8 +102,21 @@ def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int
     is computed inside a conditional whose predicate XLA cannot decide (a row start is
     never negative): XLA then neither fuses ``unpack`` back into the kernel nor
     evaluates the kernel once per output; ``unpack`` reads the tile while it is in cache."""
+    num = len(devices)
+    m = -(-n1 // num)  # rows per device; x1 is padded to num * m rows
+    br = _tile_size(m, block_size)
+    row_starts = _starts(m, br)
+    if symmetric:  # square tiles on the same grid as the rows, so diagonal tiles exist
+        bc, cols = br, [d * m + r for d in range(num) for r in row_starts]
+    else:
+        bc = _tile_size(n2, block_size)
+        cols = _starts(n2, bc)
+    diagonal = [[(r, d * m + r) for r in row_starts] if symmetric else [] for d in range(num)]
+    corners = [[(r, c) for r in row_starts for c in cols if (r, c) not in diagonal[d]] for d in range(num)]
     mesh = Mesh(devices, (_AXIS,))
     rows, whole = PartitionSpec(_AXIS), PartitionSpec()
+    tables = tuple(jax.device_put(np.asarray(t, dtype=np.int32).reshape(num, -1, 2), NamedSharding(mesh, rows))
+                   for t in (corners, diagonal))
 
     def local(row_x, col_x, corners, diagonal, *args):
         take = lambda tree, start, size: jax.tree_util.tree_map(
@@ -125,22 +139,30 @@ def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int
                 lambda o, t: lax.dynamic_update_slice(o, t.astype(o.dtype), (r, c) + (jnp.zeros_like(r),) * (o.ndim - 2)), out, tile
             )
 
-        def off(t, out):
-            r, c = corners[0, t, 0], corners[0, t, 1]
-            return write(out, tile(take(row_x, r, br), take(col_x, c, bc), r), r, c)
+        def compute(t, table, on_diagonal):
+            r, c = table[0, t, 0], table[0, t, 1]
+            return tile(take(row_x, r, br), None if on_diagonal else take(col_x, c, bc), r), r, c
 
-        def on(t, out):
-            r, c = diagonal[0, t, 0], diagonal[0, t, 1]
-            return write(out, tile(take(row_x, r, br), None, r), r, c)
-
-        if corners.shape[1]:  # (empty lists: a single tile, or no diagonal)
+        off = lambda t, out: write(out, *compute(t, corners, False))
+        on = lambda t, out: write(out, *compute(t, diagonal, True))
+        if corners.shape[1] + diagonal.shape[1] == 1:  # one tile is the whole slab: no copy into it
+            return compute(0, *((diagonal, True) if diagonal.shape[1] else (corners, False)))[0]
+        if corners.shape[1]:  # (empty lists: no off-diagonal tile, or no diagonal)
             out = lax.fori_loop(0, corners.shape[1], off, out)
         if diagonal.shape[1]:
             out = lax.fori_loop(0, diagonal.shape[1], on, out)
         return out
 
     sharded = _shard_map(local, mesh, (rows, whole, rows, rows) + (whole,) * num_args, rows)
-    return jax.jit(sharded), mesh
+    return jax.jit(sharded, compiler_options=_compiler_options(devices)), mesh, tables, num * m
+
+
+def _compiler_options(devices):
+    """On CPU, ask XLA to vectorise 512 bits wide: with its default, 256, the long entrywise chains
+    that follow a tile's matrix product (the infinite-width recursions) run at about half speed on
+    CPUs with AVX-512 (``benchmarks/README.md``). Without AVX-512 the option changes nothing (LLVM
+    cannot vectorise wider than the registers); other platforms get no options."""
+    return {"xla_cpu_prefer_vector_width": 512} if all(d.platform == "cpu" for d in devices) else None
 
 
 def kernel_matrix(
@@ -204,33 +226,26 @@ def kernel_matrix(
     symmetric = x2 is None
     n1 = _num_examples(x1, "x1")
     n2 = n1 if symmetric else _num_examples(x2, "x2")
-    num = len(devices)
-    m = -(-n1 // num)  # rows per device; x1 is padded to num * m rows
-    br = _tile_size(m, block_size)
-    row_starts = _starts(m, br)
-    if symmetric:  # square tiles on the same grid as the rows, so diagonal tiles exist
-        bc, cols = br, [d * m + r for d in range(num) for r in row_starts]
-    else:
-        bc = _tile_size(n2, block_size)
-        cols = _starts(n2, bc)
-    diagonal = [[(r, d * m + r) for r in row_starts] if symmetric else [] for d in range(num)]
-    corners = [[(r, c) for r in row_starts for c in cols if (r, c) not in diagonal[d]] for d in range(num)]
-    as_corners = lambda lists: np.asarray(lists, dtype=np.int32).reshape(num, -1, 2)
-    row_x = _pad(x1, n1, num * m)
+    program, mesh, tables, padded = _program(kernel_fn, symmetric, devices, len(args), n1, n2, block_size, unpack)
+    row_x = _pad(x1, n1, padded)
     col_x = row_x if symmetric else _pad(x2, n2, n2)
-    program, mesh = _program(kernel_fn, symmetric, devices, len(args), br, bc, unpack)
-    put = lambda tree, spec: jax.device_put(tree, NamedSharding(mesh, spec))
-    rows = PartitionSpec(_AXIS)
-    out = program(
-        put(row_x, rows),
-        put(col_x, PartitionSpec()),
-        put(as_corners(corners), rows),
-        put(as_corners(diagonal), rows),
-        *put(tuple(args), PartitionSpec()),
-    )
-    if num * m == n1:
+    out = program(_place(row_x, mesh, PartitionSpec(_AXIS)), _place(col_x, mesh, PartitionSpec()), *tables,
+                  *_place(tuple(args), mesh, PartitionSpec()))
+    if padded == n1:
         return out
-    return _trim(out, n1, n2, NamedSharding(mesh, rows))
+    return _trim(out, n1, n2, NamedSharding(mesh, PartitionSpec(_AXIS)))
+
+
+def _place(tree, mesh: Mesh, spec: PartitionSpec):
+    """``device_put`` onto the mesh, skipped when the mesh is one device that already holds every
+    leaf: the usual case, where the two calls cost about 0.1 ms, 3% of a 1000-point NTK on the
+    benchmark's CPU."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if mesh.devices.size == 1 and all(
+        isinstance(leaf, jax.Array) and _checks.is_concrete(leaf) and leaf.devices() == set(mesh.devices.flat) for leaf in leaves
+    ):
+        return tree
+    return jax.device_put(tree, NamedSharding(mesh, spec))
 
 
 @functools.partial(jax.jit, static_argnames=("n1", "n2", "sharding"))

@@ -406,8 +406,9 @@ def coactivation_probability(x1, x2=None):
     return (jnp.pi - angles(x1, x2)) / (2 * jnp.pi)
 
 
-# Hastings' minimax polynomial for arccos on [0, 1] (Abramowitz and Stegun 4.4.46),
-# |error| <= 2e-8: below float32 resolution, and ~10x cheaper than XLA's arccos.
+# Hastings' minimax polynomial for arccos on [0, 1] (Abramowitz and Stegun 4.4.46), times
+# sqrt(1 - a): |error| <= 2.2e-8 (A&S quote 2e-8; the 10-digit constant term alone is 2.2e-8 short of
+# pi/2), below float32 resolution, and ~10x cheaper than XLA's arccos.
 _ACOS_COEFFS = (-0.0012624911, 0.0066700901, -0.0170881256, 0.0308918810,
                 -0.0501743046, 0.0889789874, -0.2145988016, 1.5707963050)
 
@@ -417,34 +418,78 @@ def _arccos(c):
     if jnp.finfo(c.dtype).bits > 32:
         return jnp.arccos(c)
     a = jnp.abs(c)
-    poly = _ACOS_COEFFS[0]
-    for coeff in _ACOS_COEFFS[1:]:
-        poly = poly * a + coeff
-    acos_a = poly * jnp.sqrt(1 - a)
+    acos_a = _horner(_ACOS_COEFFS, a) * jnp.sqrt(1 - a)
     return jnp.where(c < 0, jnp.pi - acos_a, acos_a)
 
 
-def _relu_moments(s11, s12, s22, symmetric):
-    """E[relu(u) relu(v)] and E[relu'(u) relu'(v)] for (u, v) centred Gaussian with
-    covariance [[s11, s12], [s12, s22]] (arc-cosine kernels of degree 1 and 0).
-    One arccos per entry; sin(theta) = sqrt((1 - cos)(1 + cos)) keeps relative accuracy near cos = 1."""
-    norm = jnp.sqrt(s11)[:, None] * jnp.sqrt(s22)[None, :]
-    cos = _safe_cos(s12, norm, symmetric)
-    rest = jnp.pi - _arccos(cos)  # pi - theta
-    sin = jnp.sqrt((1 - cos) * (1 + cos))
-    e_act = norm * (sin + rest * cos) / (2 * jnp.pi)
-    e_der = rest / (2 * jnp.pi)
-    return e_act, e_der, s11 / 2, s22 / 2
+# Beyond relu(c), the degree-1 arc-cosine kernel is g(a) = (sqrt(1 - a^2) - a arccos a) / pi at
+# a = |c|: sqrt(1 - a) times a function smooth on [0, 1] (like arccos a, Abramowitz and Stegun
+# 4.4.46), whose degree-6 least-squares polynomial on Chebyshev nodes puts g within 1.4e-8
+# (tests/test_tangent.py::test_float32_arc_cosine_polynomials re-derives the bound).
+_ARC1_COEFFS = (0.00020800862448, -0.0011166112744, 0.0032451452834, -0.0083009284573,
+                0.028498229168, -0.34084370596, 0.31830987298)
 
 
-def _erf_moments(s11, s12, s22, symmetric):
-    """E[erf(u) erf(v)] and E[erf'(u) erf'(v)] in closed form (Williams 1997)."""
+def _horner(coeffs, a):
+    poly = coeffs[0]
+    for coeff in coeffs[1:]:
+        poly = poly * a + coeff
+    return poly
+
+
+def _arc_cosine(c, scale):
+    """``scale * k0`` and ``g`` at cosines ``c``, entrywise, for the arc-cosine kernels of degree 0 and 1
+    (Cho and Saul 2009): ``k0 = 1 - theta / pi`` and ``k1 = (sin theta + (pi - theta) c) / pi = relu(c) + g``,
+    ``theta = arccos c``.
+
+    With ``a = |c|``: ``arccos a`` and ``g = (sqrt(1 - a^2) - a arccos a) / pi`` are ``sqrt(1 - a)`` times
+    polynomials in ``a`` (float32: one square root per entry, errors <= 2.2e-8; float64:
+    ``jnp.arccos``), and ``theta = pi - arccos a`` for ``c < 0``. ``scale`` (a Python number) is folded
+    into the coefficients. ``a`` is capped at 1, so rounding past +-1 is harmless."""
+    a = jnp.minimum(jnp.abs(c), 1.0)
+    if jnp.finfo(c.dtype).bits > 32:
+        acos = jnp.arccos(a)
+        t, g = acos * (scale / jnp.pi), (jnp.sqrt((1 - a) * (1 + a)) - a * acos) / jnp.pi
+    else:
+        s = jnp.sqrt(1 - a)
+        t = s * _horner(tuple(k * scale / math.pi for k in _ACOS_COEFFS), a)  # scale * arccos(a) / pi
+        g = s * _horner(_ARC1_COEFFS, a)
+    return jnp.where(c < 0, t, scale - t), g
+
+
+def _relu_moments(s11, s12, s22, symmetric, scale=1.0):
+    """``scale`` times E[relu(u) relu(v)], E[relu'(u) relu'(v)], E[relu(u)^2] and E[relu(v)^2] for (u, v)
+    centred Gaussian with covariance [[s11, s12], [s12, s22]]: ``sqrt(s11 s22) k1(cos) / 2``,
+    ``k0(cos) / 2``, ``s11 / 2`` and ``s22 / 2``.
+
+    The cosine is exactly 1 on the diagonal of a symmetric tile. In float64 it is ``s12 / sqrt(s11 s22)``,
+    one rounding (parallel inputs then give 1 as often as rounding allows); in float32, for speed,
+    ``s12`` times an outer product of ``1 / sqrt(s11)`` and ``1 / sqrt(s22)``, no division per entry
+    (0 where a variance vanishes: there the moments are 0). ``sqrt(s11 s22) relu(cos)`` is
+    ``relu(s12)``, used as it stands."""
+    root11, root22 = jnp.sqrt(s11), jnp.sqrt(s22)
+    if jnp.finfo(s12.dtype).bits > 32:
+        cos = _safe_cos(s12, root11[:, None] * root22[None, :], symmetric)
+    else:
+        inv = lambda s: jnp.where(s > 0, lax.rsqrt(jnp.where(s > 0, s, 1.0)), 0.0)
+        cos = s12 * inv(s11)[:, None] * inv(s22)[None, :]
+        if symmetric:
+            cos = jnp.where(jnp.eye(cos.shape[0], dtype=bool), 1.0, cos)
+    half = scale / 2
+    e_der, g = _arc_cosine(cos, half)
+    e_act = half * jnp.maximum(s12, 0) + (half * root11)[:, None] * root22[None, :] * g
+    return e_act, e_der, half * s11, half * s22
+
+
+def _erf_moments(s11, s12, s22, symmetric, scale=1.0):
+    """``scale`` times E[erf(u) erf(v)], E[erf'(u) erf'(v)], E[erf(u)^2] and E[erf(v)^2] in closed form
+    (Williams 1997)."""
     d11, d22 = 1 + 2 * s11, 1 + 2 * s22
     inv = (1 / jnp.sqrt(d11))[:, None] * (1 / jnp.sqrt(d22))[None, :]
     ratio = jnp.clip(2 * s12 * inv, -1.0, 1.0)
-    e_act = 2 / jnp.pi * (jnp.pi / 2 - _arccos(ratio))  # arcsin
-    e_der = 4 / jnp.pi * inv / jnp.sqrt(jnp.maximum((1 - ratio) * (1 + ratio), jnp.finfo(s12.dtype).tiny))
-    diag = lambda s: 2 / jnp.pi * jnp.arcsin(2 * s / (1 + 2 * s))
+    e_act = 2 * scale / jnp.pi * (jnp.pi / 2 - _arccos(ratio))  # arcsin
+    e_der = 4 * scale / jnp.pi * inv / jnp.sqrt(jnp.maximum((1 - ratio) * (1 + ratio), jnp.finfo(s12.dtype).tiny))
+    diag = lambda s: 2 * scale / jnp.pi * jnp.arcsin(2 * s / (1 + 2 * s))
     return e_act, e_der, diag(s11), diag(s22)
 
 
@@ -471,14 +516,16 @@ class _InfiniteWidthKernel:
         s12 = w * jnp.dot(x1, x2.T, precision=_HIGHEST) / d + b
         s11 = w * jnp.sum(x1**2, 1) / d + b
         s22 = w * jnp.sum(x2**2, 1) / d + b
+        if symmetric:  # the diagonal from the row sums, which round less than the matrix product (3e-7)
+            s12 = jnp.where(jnp.eye(s12.shape[0], dtype=bool), s11[:, None], s12)
         ntk = s12
         moments = _MOMENTS[self.activation]
         for w_l, b_l in zip(self.w_std[1:], self.b_std[1:]):
             w, b = w_l**2, b_l**2
-            e_act, e_der, e11, e22 = moments(s11, s12, s22, symmetric)
-            s12 = w * e_act + b
-            ntk = s12 + w * e_der * ntk
-            s11, s22 = w * e11 + b, w * e22 + b
+            e_act, e_der, e11, e22 = moments(s11, s12, s22, symmetric, scale=w)
+            s12 = e_act + b
+            ntk = s12 + e_der * ntk
+            s11, s22 = e11 + b, e22 + b
         if self.get:
             return {"nngp": s12, "ntk": ntk}[self.get]
         # Both as one complex tile (NNGP + i NTK): with a single output XLA fuses the

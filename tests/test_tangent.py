@@ -133,6 +133,25 @@ def test_float32_arccos_polynomial():
     assert float(tangent._arccos(jnp.float32(1.0))) == 0.0
 
 
+def test_float32_arc_cosine_polynomials():
+    """The two polynomials behind the float32 arc-cosine kernels, in float64 against the closed forms
+    (the bounds quoted in ntkbook/tangent.py), then the float32 path end to end, scale folded in."""
+    a = 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, 100_001))
+    s = np.sqrt(1 - a)
+    poly = lambda coeffs: np.polyval(np.asarray(coeffs, np.float64), a)
+    assert np.max(np.abs(s * poly(tangent._ACOS_COEFFS) - np.arccos(a))) < 2.2e-8
+    g = (np.sqrt((1 - a) * (1 + a)) - a * np.arccos(a)) / np.pi
+    assert np.max(np.abs(s * poly(tangent._ARC1_COEFFS) - g)) < 1.4e-8
+    c32 = jnp.linspace(-1.0, 1.0, 200_001, dtype=jnp.float32)
+    c = np.asarray(c32, np.float64)  # the float32 cosines exactly, so only the kernels' own errors count
+    theta = np.arccos(c)
+    k0, g32 = tangent._arc_cosine(c32, 3.0)
+    np.testing.assert_allclose(np.asarray(k0, np.float64), 3.0 * (1 - theta / np.pi), rtol=0, atol=3e-7)
+    k1 = np.maximum(c, 0) + np.asarray(g32, np.float64)
+    np.testing.assert_allclose(k1, (np.sin(theta) + (np.pi - theta) * c) / np.pi, rtol=0, atol=1e-7)
+    assert float(k0[-1]) == 3.0 and float(g32[-1]) == 0.0 and float(k0[0]) == 0.0  # exact at c = +-1
+
+
 def test_infinite_width_get_one_kernel():
     x = jax.random.normal(jax.random.key(4), (11, 3), jnp.float64)
     net = networks.MLP(widths=(1, 1), activation="erf", w_std=1.2, b_std=0.3)
