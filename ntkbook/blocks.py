@@ -90,9 +90,11 @@ def _shard_map(f, mesh, in_specs, out_specs):
 
 
 @functools.lru_cache(maxsize=64)
-def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, n1: int, n2: int, block_size: int, unpack):
+def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int, n1: int, n2: int, block_size: int, unpack,
+             nested: bool):
     """Jitted, sharded evaluation of all tiles, with its tile tables already on the devices;
     cached per kernel function, device set and problem size, so a repeated call only places its inputs.
+    ``nested``: called inside a transformation (inputs are tracers), where JAX takes no compiler options.
 
     Each device owns a slab of rows and a list of tile corners (row start in the slab,
     column start); every tile is written in place into the slab, so no tile is copied
@@ -115,8 +117,9 @@ def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int
     corners = [[(r, c) for r in row_starts for c in cols if (r, c) not in diagonal[d]] for d in range(num)]
     mesh = Mesh(devices, (_AXIS,))
     rows, whole = PartitionSpec(_AXIS), PartitionSpec()
-    tables = tuple(jax.device_put(np.asarray(t, dtype=np.int32).reshape(num, -1, 2), NamedSharding(mesh, rows))
-                   for t in (corners, diagonal))
+    tables = tuple(np.asarray(t, dtype=np.int32).reshape(num, -1, 2) for t in (corners, diagonal))
+    if not nested:  # (inside a trace, placing them would cache tracers)
+        tables = tuple(jax.device_put(t, NamedSharding(mesh, rows)) for t in tables)
 
     def local(row_x, col_x, corners, diagonal, *args):
         take = lambda tree, start, size: jax.tree_util.tree_map(
@@ -154,7 +157,8 @@ def _program(kernel_fn: Callable, symmetric: bool, devices: tuple, num_args: int
         return out
 
     sharded = _shard_map(local, mesh, (rows, whole, rows, rows) + (whole,) * num_args, rows)
-    return jax.jit(sharded, compiler_options=_compiler_options(devices)), mesh, tables, num * m
+    options = None if nested else _compiler_options(devices)
+    return jax.jit(sharded, compiler_options=options), mesh, tables, num * m
 
 
 def _compiler_options(devices):
@@ -226,7 +230,8 @@ def kernel_matrix(
     symmetric = x2 is None
     n1 = _num_examples(x1, "x1")
     n2 = n1 if symmetric else _num_examples(x2, "x2")
-    program, mesh, tables, padded = _program(kernel_fn, symmetric, devices, len(args), n1, n2, block_size, unpack)
+    nested = not all(map(_checks.is_concrete, jax.tree_util.tree_leaves((x1, x2, tuple(args)))))
+    program, mesh, tables, padded = _program(kernel_fn, symmetric, devices, len(args), n1, n2, block_size, unpack, nested)
     row_x = _pad(x1, n1, padded)
     col_x = row_x if symmetric else _pad(x2, n2, n2)
     out = program(_place(row_x, mesh, PartitionSpec(_AXIS)), _place(col_x, mesh, PartitionSpec()), *tables,

@@ -465,8 +465,7 @@ def _relu_moments(s11, s12, s22, symmetric, scale=1.0):
     The cosine is exactly 1 on the diagonal of a symmetric tile. In float64 it is ``s12 / sqrt(s11 s22)``,
     one rounding (parallel inputs then give 1 as often as rounding allows); in float32, for speed,
     ``s12`` times an outer product of ``1 / sqrt(s11)`` and ``1 / sqrt(s22)``, no division per entry
-    (0 where a variance vanishes: there the moments are 0). ``sqrt(s11 s22) relu(cos)`` is
-    ``relu(s12)``, used as it stands."""
+    (0 where a variance vanishes: there the moments are 0)."""
     root11, root22 = jnp.sqrt(s11), jnp.sqrt(s22)
     if jnp.finfo(s12.dtype).bits > 32:
         cos = _safe_cos(s12, root11[:, None] * root22[None, :], symmetric)
@@ -477,7 +476,7 @@ def _relu_moments(s11, s12, s22, symmetric, scale=1.0):
             cos = jnp.where(jnp.eye(cos.shape[0], dtype=bool), 1.0, cos)
     half = scale / 2
     e_der, g = _arc_cosine(cos, half)
-    e_act = half * jnp.maximum(s12, 0) + (half * root11)[:, None] * root22[None, :] * g
+    e_act = (half * root11)[:, None] * root22[None, :] * (jnp.maximum(cos, 0) + g)
     return e_act, e_der, half * s11, half * s22
 
 
@@ -516,8 +515,6 @@ class _InfiniteWidthKernel:
         s12 = w * jnp.dot(x1, x2.T, precision=_HIGHEST) / d + b
         s11 = w * jnp.sum(x1**2, 1) / d + b
         s22 = w * jnp.sum(x2**2, 1) / d + b
-        if symmetric:  # the diagonal from the row sums, which round less than the matrix product (3e-7)
-            s12 = jnp.where(jnp.eye(s12.shape[0], dtype=bool), s11[:, None], s12)
         ntk = s12
         moments = _MOMENTS[self.activation]
         for w_l, b_l in zip(self.w_std[1:], self.b_std[1:]):

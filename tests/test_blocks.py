@@ -56,6 +56,21 @@ def test_diagonal_tiles_are_evaluated_symmetrically():
     assert float(jnp.sum(blocks.kernel_matrix(diagonal_marker, x, x, block_size=4))) == 0.0
 
 
+def test_inputs_placed_traced_or_already_on_the_device():
+    """Arrays already on the one device are passed as they are; tracers (under vmap or jit) and
+    NumPy arrays are placed; all give the same matrix, one tile or several."""
+    x = jax.random.normal(jax.random.key(3), (12, 4))
+    scales = jnp.array([1.0, -2.0])
+    for block_size in (12, 5):
+        call = lambda z: blocks.kernel_matrix(linear, z, block_size=block_size)
+        expected = np.asarray(x @ x.T)
+        np.testing.assert_allclose(call(jax.device_put(x, jax.devices()[0])), expected, rtol=1e-12)
+        np.testing.assert_allclose(call(np.asarray(x)), expected, rtol=1e-12)
+        np.testing.assert_allclose(jax.jit(call)(x), expected, rtol=1e-12)
+        batched = jax.vmap(lambda s: call(s * x))(scales)
+        np.testing.assert_allclose(batched, scales[:, None, None] ** 2 * expected, rtol=1e-12)
+
+
 def test_extra_arguments_are_passed_to_every_tile():
     def scaled(a, b, w):
         return linear(a, b) * w
