@@ -30,7 +30,7 @@ def as_array(x, name: str, *, ndim: int | tuple[int, ...]) -> jax.Array:
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}")
     try:
-        arr = jnp.asarray(x)
+        arr = x if isinstance(x, jax.Array) else jnp.asarray(x)  # (asarray of an Array is the Array, at a cost)
     except TypeError as err:
         raise TypeError(
             f"{name} must be an array of real numbers, got {type(x).__name__}"
