@@ -463,11 +463,11 @@ def _relu_moments(s11, s12, s22, symmetric, scale=1.0):
     ``k0(cos) / 2``, ``s11 / 2`` and ``s22 / 2``; the first as ``(relu(s12) + sqrt(s11 s22) g) / 2``.
 
     On the diagonal of a symmetric tile the cosine is exactly 1 and ``s12`` is replaced by ``s11``:
-    the row variances round less than the matrix product's diagonal (float32 error 1.4e-7 instead of
-    2.5e-7, ``benchmarks/README.md``). Off the diagonal, in float64, the cosine is
-    ``s12 / sqrt(s11 s22)``, one rounding (parallel inputs then give 1 as often as rounding allows);
-    in float32, for speed, ``s12`` times an outer product of ``1 / sqrt(s11)`` and ``1 / sqrt(s22)``, no
-    division per entry (0 where a variance vanishes: there the moments are 0)."""
+    the row variances round less than the matrix product's diagonal (the NNGP's float32 error is
+    1.4e-7 with them, up to 2.5e-7 without; ``benchmarks/README.md``). Off the diagonal, in float64,
+    the cosine is ``s12 / sqrt(s11 s22)``, one rounding (parallel inputs then give 1 as often as
+    rounding allows); in float32, for speed, ``s12`` times an outer product of ``1 / sqrt(s11)`` and
+    ``1 / sqrt(s22)``, no division per entry (0 where a variance vanishes: there the moments are 0)."""
     root11, root22 = jnp.sqrt(s11), jnp.sqrt(s22)
     relu = jnp.maximum(s12, 0)
     if jnp.finfo(s12.dtype).bits > 32:
@@ -475,10 +475,9 @@ def _relu_moments(s11, s12, s22, symmetric, scale=1.0):
     else:
         inv = lambda s: jnp.where(s > 0, lax.rsqrt(jnp.where(s > 0, s, 1.0)), 0.0)
         cos = s12 * inv(s11)[:, None] * inv(s22)[None, :]
-        if symmetric:
-            cos = jnp.where(jnp.eye(cos.shape[0], dtype=bool), 1.0, cos)
     if symmetric:
-        relu = jnp.where(jnp.eye(relu.shape[0], dtype=bool), s11[:, None], relu)
+        eye = jnp.eye(s12.shape[0], dtype=bool)
+        cos, relu = jnp.where(eye, 1.0, cos), jnp.where(eye, s11[:, None], relu)
     half = scale / 2
     e_der, g = _arc_cosine(cos, half)
     e_act = half * relu + (half * root11)[:, None] * root22[None, :] * g
