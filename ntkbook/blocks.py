@@ -17,6 +17,12 @@ may be pytrees too, each leaf of shape (n1, n2, ...).
 
 Block sizes and the order of operations inside a tile do not depend on the
 number of devices, so 1 and N devices give the same numbers.
+
+On CPU devices the program is compiled with 512-bit vectors
+(``xla_cpu_prefer_vector_width=512``, a per-program option; it changes nothing
+on CPUs without AVX-512), which about doubles the speed of the entrywise work
+after each tile's matrix product. Called inside ``jax.jit`` or ``jax.vmap``,
+where JAX takes no per-program options, it is compiled with XLA's defaults.
 """
 
 from __future__ import annotations
