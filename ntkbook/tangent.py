@@ -471,7 +471,7 @@ def _relu_moments(s11, s12, s22, symmetric, scale=1.0):
     root11, root22 = jnp.sqrt(s11), jnp.sqrt(s22)
     relu = jnp.maximum(s12, 0)
     if jnp.finfo(s12.dtype).bits > 32:
-        cos = _safe_cos(s12, root11[:, None] * root22[None, :], symmetric)
+        cos = _safe_cos(s12, root11[:, None] * root22[None, :], False)  # (diagonal set below)
     else:
         inv = lambda s: jnp.where(s > 0, lax.rsqrt(jnp.where(s > 0, s, 1.0)), 0.0)
         cos = s12 * inv(s11)[:, None] * inv(s22)[None, :]
